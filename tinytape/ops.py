@@ -1,0 +1,577 @@
+"""Every primitive: its forward in numpy and, right under it, its backward rule.
+
+Read it top to bottom like the lecture's exercise 1. A rule gets `g` = dloss/dout and returns
+dloss/dinput for each input, written as the lecture writes it (`dprobs = (1.0 / probs) * dlogprobs`),
+so that a learner's hand-written numpy and the tape agree to the last bit. Rules:
+- never think about broadcasting: the engine sums each gradient back to its input's shape;
+- never write into `g` or into a saved array (a gradient may be shared);
+- save only what they need, and prefer the output (`exp`, `tanh`): the closure holds numpy arrays,
+  never tensors, so a graph has no reference cycles;
+- are first order, in raw numpy: there is no double backward.
+Conventions are torch's and stand beside the rule they belong to.
+"""
+from collections import namedtuple
+
+import numpy as np
+
+from . import dtypes, tape
+from .shapes import broadcast_error, norm_dim, norm_dims
+from .tensor import Tensor, _make, tensor
+
+
+def _result(data, name, inputs, backward):
+    """Wrap `data` as the op's result; record it on the tape if an input requires grad."""
+    out = _make(data)
+    if tape._enabled:
+        for t in inputs:
+            if t is not None and t._rg:
+                tape.record(out, name, inputs, backward)
+                break
+    return out
+
+
+# ---------------------------------------------------------------------------------- operands
+def _constant(v):
+    """A non-tensor operand: Python and numpy scalars stay weak scalars, the rest becomes an array."""
+    if isinstance(v, (bool, int, float)):
+        return v
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v
+    if isinstance(v, (list, tuple)):
+        return tensor(v).data
+    raise TypeError(f"unsupported operand type for a tensor op: {type(v).__name__}")
+
+
+def _dtype_ndim(t, v):
+    if t is not None:
+        return t.data.dtype, t.data.ndim
+    if isinstance(v, np.ndarray):
+        return v.dtype, v.ndim
+    return np.result_type(v), None                      # a scalar: weak (None)
+
+
+def _operands(a, b):
+    """(tensor or None, numpy operand) for both sides, promoted with torch's rules (dtypes.py)."""
+    ta = a if isinstance(a, Tensor) else None
+    tb = b if isinstance(b, Tensor) else None
+    x = a.data if ta is not None else _constant(a)
+    y = b.data if tb is not None else _constant(b)
+    if ta is not None and tb is not None and x.dtype == y.dtype:
+        return ta, tb, x, y                                 # the common case: nothing to promote
+    dt = dtypes.result_type(*_dtype_ndim(ta, x), *_dtype_ndim(tb, y))
+    if isinstance(x, np.ndarray) and x.dtype != dt:
+        x = x.astype(dt)
+    if isinstance(y, np.ndarray) and y.dtype != dt:
+        y = y.astype(dt)
+    return ta, tb, x, y
+
+
+def _apply(f, x, y):
+    try:
+        return f(x, y)
+    except ValueError:
+        raise broadcast_error(x, y) from None
+
+
+# ---------------------------------------------------------------------------------- arithmetic
+def add(a, b):
+    """a + b: both inputs get g unchanged (the engine sums broadcast dims: `db2 = dlogits.sum(0)`)."""
+    ta, tb, x, y = _operands(a, b)
+    return _result(_apply(np.add, x, y), "add", (ta, tb), lambda g: (g, g))
+
+
+def sub(a, b):
+    """a - b: da = g, db = -g  (lecture: `dbnmeani = (-dbndiff).sum(0)`)."""
+    ta, tb, x, y = _operands(a, b)
+    return _result(_apply(np.subtract, x, y), "sub", (ta, tb), lambda g: (g, -g))
+
+
+def mul(a, b):
+    """a * b: da = b * g, db = a * g  (lecture: `dcounts = counts_sum_inv * dprobs`)."""
+    ta, tb, x, y = _operands(a, b)
+
+    def backward(g):
+        return y * g, x * g
+    return _result(_apply(np.multiply, x, y), "mul", (ta, tb), backward)
+
+
+def div(a, b):
+    """a / b: da = g / b, db = -g * a / b**2  (integer division is true division, as in torch)."""
+    ta, tb, x, y = _operands(a, b)
+    if np.result_type(x, y).kind != "f":
+        x, y = np.asarray(x, dtypes.default_float), np.asarray(y, dtypes.default_float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = _apply(np.divide, x, y)
+
+    def backward(g):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return g / y, -g * x / (y * y)
+    return _result(out, "div", (ta, tb), backward)
+
+
+def neg(x):
+    """-x: dx = -g."""
+    return _result(np.negative(x.data), "neg", (x,), lambda g: (-g,))
+
+
+def pow(x, p):
+    """x ** p for a scalar p: dx = p * x**(p-1) * g  (lecture: `dcounts_sum = (-counts_sum**-2) * dcounts_sum_inv`)."""
+    if isinstance(p, Tensor):
+        if p.data.size != 1 or p._rg:
+            raise TypeError("tinytape supports ** with a scalar exponent only (a number, "
+                            "or a one-element tensor that does not require grad)")
+        p = p.data.item()
+    elif isinstance(p, np.generic):
+        p = p.item()
+    if not isinstance(p, (int, float)):
+        raise TypeError(f"unsupported exponent type: {type(p).__name__}")
+    data = x.data
+    if data.dtype.kind != "f" and (isinstance(p, float) or p < 0):
+        data = data.astype(dtypes.default_float)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        out = data ** p
+
+    def backward(g):
+        if p == 0:
+            return (np.zeros_like(g),)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return (p * data ** (p - 1) * g,)
+    return _result(out, "pow", (x,), backward)
+
+
+def rpow(x, base):
+    """base ** x for a scalar base: dx = out * log(base) * g."""
+    base = _constant(base)
+    data = x.data if x.data.dtype.kind == "f" else x.data.astype(dtypes.default_float)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        out = np.power(base, data)
+        log_base = np.log(np.asarray(base, dtype=data.dtype))
+    return _result(out, "rpow", (x,), lambda g: (out * log_base * g,))
+
+
+def matmul(a, b):
+    """a @ b: da = g @ b.T, db = a.T @ g  (lecture: `dh = dlogits @ W2.T`, `dW2 = h.T @ dlogits`).
+    1-D operands and batches follow numpy/torch: a vector is a row (left) or a column (right)."""
+    ta, tb, x, y = _operands(a, b)
+    if np.ndim(x) == 0 or np.ndim(y) == 0:
+        raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are "
+                           f"{np.ndim(x)}D and {np.ndim(y)}D")
+    try:
+        out = np.matmul(x, y)
+    except ValueError:
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied "
+                           f"({'x'.join(map(str, x.shape))} and {'x'.join(map(str, y.shape))})") from None
+
+    def backward(g):
+        need_a = ta is not None and ta._rg
+        need_b = tb is not None and tb._rg
+        if x.ndim == 2 and y.ndim == 2:                   # the lecture's case
+            return (g @ y.T if need_a else None), (x.T @ g if need_b else None)
+        if x.ndim == 1 and y.ndim == 1:                   # dot product
+            return g * y, g * x
+        xx = x[None, :] if x.ndim == 1 else x             # a vector on the left is a row,
+        yy = y[:, None] if y.ndim == 1 else y             # on the right a column
+        gg = g[..., None, :] if x.ndim == 1 else g
+        gg = gg[..., None] if y.ndim == 1 else gg
+        da = gg @ np.swapaxes(yy, -1, -2) if need_a else None
+        db = np.swapaxes(xx, -1, -2) @ gg if need_b else None
+        if da is not None and x.ndim == 1:
+            da = da[..., 0, :]
+        if db is not None and y.ndim == 1:
+            db = db[..., 0]
+        return da, db                                     # the engine sums broadcast batch dims
+    return _result(out, "matmul", (ta, tb), backward)
+
+
+# ---------------------------------------------------------------------------------- elementwise
+def exp(x):
+    """e^x: dx = out * g, reusing the output  (lecture: `dnorm_logits = counts * dcounts`)."""
+    with np.errstate(over="ignore"):
+        out = np.exp(x.data)
+    return _result(out, "exp", (x,), lambda g: (out * g,))
+
+
+def log(x):
+    """log x: dx = (1 / x) * g  (lecture: `dprobs = (1.0 / probs) * dlogprobs`). log 0 = -inf."""
+    data = x.data
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.log(data)
+
+    def backward(g):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return ((1.0 / data) * g,)
+    return _result(out, "log", (x,), backward)
+
+
+def tanh(x):
+    """tanh x: dx = (1 - out**2) * g, reusing the output  (lecture: `dhpreact = (1.0 - h**2) * dh`)."""
+    out = np.tanh(x.data)
+    return _result(out, "tanh", (x,), lambda g: ((1.0 - out**2) * g,))
+
+
+def sqrt(x):
+    """sqrt x: dx = g / (2 * out)."""
+    with np.errstate(invalid="ignore"):
+        out = np.sqrt(x.data)
+
+    def backward(g):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (g / (2 * out),)
+    return _result(out, "sqrt", (x,), backward)
+
+
+def relu(x):
+    """max(x, 0): dx = g where out > 0, else 0 (relu'(0) = 0, as torch)."""
+    out = np.maximum(x.data, 0)
+    return _result(out, "relu", (x,), lambda g: (np.where(out > 0, g, 0),))
+
+
+def sigmoid(x):
+    """1 / (1 + e^-x): dx = out * (1 - out) * g."""
+    with np.errstate(over="ignore"):
+        out = 1 / (1 + np.exp(-x.data))
+    return _result(out, "sigmoid", (x,), lambda g: (out * (1 - out) * g,))
+
+
+def abs(x):
+    """|x|: dx = sign(x) * g (sign(0) = 0, as torch)."""
+    data = x.data
+    return _result(np.abs(data), "abs", (x,), lambda g: (np.sign(data) * g,))
+
+
+def clamp(x, min=None, max=None):
+    """x clipped to [min, max]: dx = g where min <= x <= max (bounds included, as torch), else 0."""
+    if min is None and max is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    data = x.data
+    out = np.clip(data, min, max)
+    inside = np.ones(data.shape, dtype=bool)
+    if min is not None:
+        inside &= data >= min
+    if max is not None:
+        inside &= data <= max
+    return _result(out.astype(data.dtype, copy=False), "clamp", (x,), lambda g: (np.where(inside, g, 0),))
+
+
+def where(condition, a, b):
+    """condition ? a : b: da = g where condition, db = g elsewhere."""
+    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    if cond.dtype != np.bool_:
+        raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype {cond.dtype}")
+    ta, tb, x, y = _operands(a, b)
+    out = np.where(cond, x, y)
+    return _result(out, "where", (ta, tb), lambda g: (np.where(cond, g, 0), np.where(cond, 0, g)))
+
+
+def clone(x):
+    """A copy: dx = g."""
+    return _result(x.data.copy(), "clone", (x,), lambda g: (g,))
+
+
+def cast(x, dtype):
+    """x as another dtype. Float to float: dx = g (the engine casts it back); to integers: no gradient."""
+    dtype = dtypes.check_supported(np.dtype(dtype))
+    if dtype == x.data.dtype:
+        return x
+    out = x.data.astype(dtype)
+    if dtype.kind != "f":
+        return _make(out)
+    return _result(out, "cast", (x,), lambda g: (g,))
+
+
+# ---------------------------------------------------------------------------------- reductions
+def _expand(g, axes, keepdim):
+    """g with the reduced axes back as size-1 dims, ready to broadcast over the input."""
+    return g if keepdim else np.expand_dims(g, axes)
+
+
+def sum(x, dim=None, keepdim=False):
+    """Sum over dims: dx = g copied along them  (lecture: `dcounts += ones_like(counts) * dcounts_sum`)."""
+    data = x.data
+    axes = norm_dims(dim, data.ndim)
+    out = data.sum(axis=axes, keepdims=keepdim)
+    return _result(out, "sum", (x,), lambda g: (np.broadcast_to(_expand(g, axes, keepdim), data.shape),))
+
+
+def mean(x, dim=None, keepdim=False):
+    """Mean over dims: dx = g / N copied along them."""
+    data = x.data
+    if data.dtype.kind != "f":
+        raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be floating point, "
+                           f"but got {data.dtype}")
+    axes = norm_dims(dim, data.ndim)
+    n = int(np.prod([data.shape[a] for a in axes]))
+    with np.errstate(invalid="ignore", divide="ignore"):               # an empty mean is nan
+        out = data.sum(axis=axes, keepdims=keepdim) / n
+    return _result(out, "mean", (x,), lambda g: (np.broadcast_to(_expand(g, axes, keepdim) / n, data.shape),))
+
+
+def var(x, dim=None, correction=1, keepdim=False):
+    """Variance with `correction` (1: unbiased, torch's default; 0: biased):
+    dx = 2 / (N - correction) * (x - mean) * g."""
+    data = x.data
+    axes = norm_dims(dim, data.ndim)
+    n = int(np.prod([data.shape[a] for a in axes]))
+    if data.dtype.kind != "f":
+        raise RuntimeError(f"var(): input dtype must be floating point, but got {data.dtype}")
+    with np.errstate(invalid="ignore", divide="ignore"):            # N <= correction gives nan/inf
+        diff = data - data.sum(axis=axes, keepdims=True) / n
+        out = (diff * diff).sum(axis=axes, keepdims=keepdim) / (n - correction)
+    scale = 2.0 / (n - correction) if n != correction else float("nan")
+
+    def backward(g):
+        return (scale * diff * _expand(g, axes, keepdim),)
+    return _result(out, "var", (x,), backward)
+
+
+MaxResult = namedtuple("max", ["values", "indices"])
+MinResult = namedtuple("min", ["values", "indices"])
+
+
+def _extreme(x, dim, keepdim, name, arg, result):
+    data = x.data
+    if dim is None:                                       # over everything: ties share g evenly,
+        if data.size == 0:                                # as torch.max(x) does
+            raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
+                               f"Specify the reduction dim with the 'dim' argument.")
+        out = data.max() if name == "max" else data.min()
+        hit = data == out
+
+        def backward(g):
+            return (hit * (g / hit.sum()),)
+        return _result(np.asarray(out), name, (x,), backward)
+    axis = norm_dim(dim, data.ndim)
+    if axis is None:                                      # a 0-d tensor: itself, index 0
+        return result(_result(data.copy(), name, (x,), lambda g: (g,)), _make(np.zeros((), np.int64)))
+    if data.shape[axis] == 0:
+        raise IndexError(f"{name}(): Expected reduction dim {axis} to have non-zero size.")
+    idx = np.expand_dims(arg(data, axis=axis), axis)      # the first extreme, as torch.max(x, dim)
+    values = np.take_along_axis(data, idx, axis)
+
+    def backward(g):                                      # one-hot to the returned index
+        dx = np.zeros_like(data)                          # (lecture: `one_hot(...indices) * dlogit_maxes`)
+        np.put_along_axis(dx, idx, _expand(g, (axis,), keepdim), axis)
+        return (dx,)
+    if not keepdim:
+        values, idx = values.squeeze(axis), idx.squeeze(axis)
+    return result(_result(values, name, (x,), backward), _make(idx.astype(np.int64)))
+
+
+def max(x, dim=None, keepdim=False):
+    """max(): the largest value. max(dim): (values, indices); the gradient goes to the index."""
+    return _extreme(x, dim, keepdim, "max", np.argmax, MaxResult)
+
+
+def min(x, dim=None, keepdim=False):
+    return _extreme(x, dim, keepdim, "min", np.argmin, MinResult)
+
+
+def argmax(x, dim=None, keepdim=False):
+    data = x.data
+    if dim is None:
+        return _make(np.asarray(np.argmax(data), np.int64))
+    return _make(np.argmax(data, axis=norm_dim(dim, data.ndim), keepdims=keepdim).astype(np.int64))
+
+
+def argmin(x, dim=None, keepdim=False):
+    data = x.data
+    if dim is None:
+        return _make(np.asarray(np.argmin(data), np.int64))
+    return _make(np.argmin(data, axis=norm_dim(dim, data.ndim), keepdims=keepdim).astype(np.int64))
+
+
+# ---------------------------------------------------------------------------------- shape
+def reshape(x, shape):
+    """x viewed with another shape (one -1 inferred): dx = g viewed back  (`demb = dembcat.view(emb.shape)`)."""
+    data = x.data
+    shape = tuple(int(s) for s in shape)
+    if shape.count(-1) > 1:
+        raise RuntimeError("only one dimension can be inferred")
+    try:
+        out = data.reshape(shape)
+    except ValueError:
+        raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {data.size}") from None
+    return _result(out, "view", (x,), lambda g: (g.reshape(data.shape),))
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    shape = x.data.shape
+    if not shape:
+        return reshape(x, (1,))
+    s, e = norm_dim(start_dim, len(shape)), norm_dim(end_dim, len(shape))
+    if s > e:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    return reshape(x, shape[:s] + (int(np.prod(shape[s:e + 1])),) + shape[e + 1:])
+
+
+def transpose(x, dim0, dim1):
+    """Swap two dims: dx = g with them swapped back."""
+    a, b = norm_dim(dim0, x.data.ndim), norm_dim(dim1, x.data.ndim)
+    if a is None:
+        return _result(x.data, "transpose", (x,), lambda g: (g,))
+    return _result(np.swapaxes(x.data, a, b), "transpose", (x,), lambda g: (np.swapaxes(g, a, b),))
+
+
+def permute(x, dims):
+    """Reorder dims: dx = g with the inverse order."""
+    ndim = x.data.ndim
+    axes = tuple(norm_dim(d, ndim) for d in dims) if ndim else ()
+    if len(axes) != ndim or sorted(axes) != list(range(ndim)):
+        raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does not match "
+                           f"the length of the desired ordering of dimensions i.e. input.dim() = {ndim} "
+                           f"is not equal to len(dims) = {len(dims)}" if len(axes) != ndim else
+                           f"permute(): duplicate dims are not allowed in {tuple(dims)}")
+    inverse = tuple(np.argsort(axes))
+    return _result(x.data.transpose(axes), "permute", (x,), lambda g: (g.transpose(inverse),))
+
+
+def unsqueeze(x, dim):
+    ndim = x.data.ndim
+    if not -ndim - 1 <= dim <= ndim:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-ndim - 1}, {ndim}], but got {dim})")
+    axis = dim % (ndim + 1)
+    return reshape(x, x.data.shape[:axis] + (1,) + x.data.shape[axis:])
+
+
+def squeeze(x, dim=None):
+    shape = x.data.shape
+    if dim is None:
+        return reshape(x, tuple(s for s in shape if s != 1))
+    axes = norm_dims(dim, len(shape))
+    return reshape(x, tuple(s for i, s in enumerate(shape) if not (i in axes and s == 1)))
+
+
+def expand(x, shape):
+    """x broadcast to `shape` (-1 keeps a dim): dx = g summed back, by the engine."""
+    shape = tuple(s if s != -1 else x.data.shape[i - len(shape) + x.data.ndim] for i, s in enumerate(shape))
+    try:
+        out = np.broadcast_to(x.data, shape)
+    except ValueError:
+        raise RuntimeError(f"The expanded size of the tensor must match the existing size at "
+                           f"non-singleton dimensions: {tuple(x.data.shape)} to {shape}") from None
+    return _result(out, "expand", (x,), lambda g: (g,))
+
+
+def cat(tensors, dim=0):
+    """Join along a dim: each input gets its slice of g."""
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
+    ts = [t if isinstance(t, Tensor) else tensor(t) for t in tensors]
+    axis = norm_dim(dim, ts[0].data.ndim)
+    if axis is None:
+        raise RuntimeError("zero-dimensional tensor cannot be concatenated")
+    try:
+        out = np.concatenate([t.data for t in ts], axis=axis)
+    except ValueError as e:
+        raise RuntimeError(f"Sizes of tensors must match except in dimension {axis}: {e}") from None
+    cuts = np.cumsum([t.data.shape[axis] for t in ts])[:-1]
+    return _result(out, "cat", tuple(ts), lambda g: tuple(np.split(g, cuts, axis=axis)))
+
+
+def stack(tensors, dim=0):
+    """Stack along a new dim: each input gets its slice of g."""
+    ts = [t if isinstance(t, Tensor) else tensor(t) for t in tensors]
+    if not ts:
+        raise RuntimeError("stack expects a non-empty TensorList")
+    ndim = ts[0].data.ndim + 1
+    if not -ndim <= dim < ndim:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], but got {dim})")
+    axis = dim % ndim
+    try:
+        out = np.stack([t.data for t in ts], axis=axis)
+    except ValueError:
+        raise RuntimeError(f"stack expects each tensor to be equal size, but got "
+                           f"{[tuple(t.shape) for t in ts]}") from None
+    return _result(out, "stack", tuple(ts), lambda g: tuple(np.moveaxis(g, axis, 0)))
+
+
+# ---------------------------------------------------------------------------------- indexing
+def _index_part(i):
+    if isinstance(i, Tensor):
+        i = i.data
+    elif isinstance(i, range):
+        return np.arange(i.start, i.stop, i.step)
+    elif isinstance(i, list):
+        i = np.asarray([e.item() if isinstance(e, Tensor) else e for e in i])
+    if isinstance(i, np.ndarray) and i.dtype.kind not in "iub":
+        raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+    if isinstance(i, (float, np.floating)):
+        raise IndexError("only integers, slices (`:`), ellipsis (`...`), None and long or byte "
+                         "Variables are valid indices (got float)")
+    return i
+
+
+def _index(index):
+    """A tensor index as numpy's: tensors, ranges and lists become integer (or bool) arrays."""
+    if isinstance(index, tuple):
+        return tuple(_index_part(i) for i in index)
+    return _index_part(index)
+
+
+def _advanced(idx):
+    return any(isinstance(i, np.ndarray) for i in idx) if isinstance(idx, tuple) else isinstance(idx, np.ndarray)
+
+
+def getitem(x, index):
+    """x[index]. Backward is a scatter-add: each input element gets the sum of g over the output
+    elements that were read from it, so repeated indices accumulate (`C[Xb]` always repeats;
+    lecture: `for k, j: dC[Xb[k, j]] += demb[k, j]`)."""
+    data = x.data
+    idx = _index(index)
+    try:
+        out = data[idx]
+    except IndexError as e:
+        raise IndexError(str(e).replace("axis", "dimension")) from None
+    if not _advanced(idx):                                # slices, ints, None: each element read once
+
+        def backward(g):
+            dx = np.zeros_like(data)
+            dx[idx] = g
+            return (dx,)
+    else:                                                 # where each output element came from:
+        def backward(g):                                  # the same index applied to positions
+            dx = np.zeros_like(data)
+            where = np.arange(data.size).reshape(data.shape)[idx]
+            np.add.at(dx.reshape(-1), where.reshape(-1), np.broadcast_to(g, where.shape).reshape(-1))
+            return (dx,)
+    return _result(out, "index", (x,), backward)
+
+
+def _check_inplace(x, value=None):
+    if tape._enabled and (x._rg or (isinstance(value, Tensor) and value._rg)):
+        if x._node is None and x._rg:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+        raise RuntimeError("in-place operations on tensors that take part in the graph are not supported "
+                           "by tinytape: compute out of place (y = x + 1) or wrap the update in no_grad()")
+
+
+def setitem(x, index, value):
+    """x[index] = value, written into x's data. Not recorded: for tensors outside the graph."""
+    _check_inplace(x, value)
+    v = value.data if isinstance(value, Tensor) else value
+    try:
+        x.data[_index(index)] = v
+    except IndexError as e:
+        raise IndexError(str(e).replace("axis", "dimension")) from None
+    except ValueError:
+        raise broadcast_error(np.empty(x.data[_index(index)].shape), np.asarray(v)) from None
+
+
+def inplace(x, other, ufunc):
+    """x += other (and -=, *=, /=), written into x's data. Not recorded: for tensors outside the graph."""
+    _check_inplace(x, other)
+    y = other.data if isinstance(other, Tensor) else _constant(other)
+    try:
+        ufunc(x.data, y, out=x.data)
+    except ValueError:
+        raise broadcast_error(x.data, y) from None
+    return x
+
+
+def compare(a, b, ufunc):
+    """Elementwise comparison: a bool tensor, outside the graph."""
+    ta, tb, x, y = _operands(a, b)
+    return _make(_apply(ufunc, x, y))

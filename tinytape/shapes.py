@@ -1,0 +1,66 @@
+"""All of tinytape's shape logic: summing a gradient back to its input's shape, and dims.
+
+The engine (not the rules) calls `sum_to` on every gradient whose shape differs from its input's:
+a value that broadcasting replicated was used several times, so its gradient is the sum of the
+copies' gradients (the lecture: "when a value gets used multiple times, we sum up").
+"""
+import numpy as np
+
+
+def sum_to(g, shape):
+    """Sum `g` over the dims that broadcasting added or stretched, so that it has `shape`."""
+    lead = g.ndim - len(shape)
+    if lead:
+        g = g.sum(axis=0) if lead == 1 else g.sum(axis=tuple(range(lead)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    if stretched:
+        g = g.sum(axis=stretched[0] if len(stretched) == 1 else stretched, keepdims=True)
+    if g.shape != tuple(shape):
+        raise RuntimeError(f"internal error: gradient of shape {g.shape} does not fit input {tuple(shape)}")
+    return g
+
+
+def broadcast_dims(out_shape, shape):
+    """The dims of `out_shape` that `sum_to` sums away for an input of `shape` (for the tape table)."""
+    lead = len(out_shape) - len(shape)
+    return tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and out_shape[lead + i] != 1)
+
+
+def dim_error(dim, ndim):
+    lo, hi = (-1, 0) if ndim == 0 else (-ndim, ndim - 1)
+    return IndexError(f"Dimension out of range (expected to be in range of [{lo}, {hi}], but got {dim})")
+
+
+def norm_dim(dim, ndim):
+    """One dim as a non-negative int, torch's error when it is out of range. A 0-d tensor has dim 0/-1."""
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"dim must be an int, got {type(dim).__name__}")
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise dim_error(dim, ndim)
+    return int(dim) % n if ndim else None
+
+
+def norm_dims(dim, ndim):
+    """dim=None (all), an int or a sequence of ints, as a tuple of distinct non-negative axes."""
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    axes = tuple(d for d in (norm_dim(d, ndim) for d in dims) if d is not None)
+    for a in axes:
+        if axes.count(a) > 1:
+            raise RuntimeError(f"dim {a} appears multiple times in the list of dims")
+    return axes
+
+
+def broadcast_error(x, y):
+    """torch's message for shapes that do not broadcast."""
+    a, b = np.shape(x), np.shape(y)
+    for i in range(1, max(len(a), len(b)) + 1):
+        m = a[-i] if i <= len(a) else 1
+        n = b[-i] if i <= len(b) else 1
+        if m != n and m != 1 and n != 1:
+            dim = max(len(a), len(b)) - i
+            return RuntimeError(f"The size of tensor a ({m}) must match the size of tensor b ({n}) "
+                                f"at non-singleton dimension {dim}")
+    return RuntimeError(f"shapes {a} and {b} cannot be broadcast")
