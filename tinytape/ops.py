@@ -32,11 +32,15 @@ def _result(data, name, inputs, backward):
 
 # ---------------------------------------------------------------------------------- operands
 def _constant(v):
-    """A non-tensor operand: Python and numpy scalars stay weak scalars, the rest becomes an array."""
-    if isinstance(v, (bool, int, float)):
+    """A non-tensor operand: Python and numpy scalars become weak Python scalars (np.float64 is a
+    subclass of float, but numpy would let it promote float32 arrays), the rest becomes an array."""
+    t = type(v)
+    if t is float or t is int or t is bool:
         return v
     if isinstance(v, np.generic):
         return v.item()
+    if isinstance(v, (bool, int, float)):
+        return v
     if isinstance(v, np.ndarray):
         return v
     if isinstance(v, (list, tuple)):
@@ -68,6 +72,13 @@ def _operands(a, b):
     return ta, tb, x, y
 
 
+def _is_bool(v):
+    """A bool operand (tensor, array or scalar), before promotion turns it into numbers."""
+    if isinstance(v, Tensor):
+        return v.data.dtype.kind == "b"
+    return isinstance(v, (bool, np.bool_)) or (isinstance(v, np.ndarray) and v.dtype.kind == "b")
+
+
 def _apply(f, x, y):
     try:
         return f(x, y)
@@ -83,7 +94,13 @@ def add(a, b):
 
 
 def sub(a, b):
-    """a - b: da = g, db = -g  (lecture: `dbnmeani = (-dbndiff).sum(0)`)."""
+    """a - b: da = g, db = -g  (lecture: `dbnmeani = (-dbndiff).sum(0)`). Booleans refuse, as torch."""
+    if _is_bool(a) or _is_bool(b):
+        if _is_bool(a) and _is_bool(b):
+            raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. "
+                               "Use the `^` or `logical_xor()` operator instead.")
+        raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. If you "
+                           "are trying to invert a mask, use the `~` or `logical_not()` operator instead.")
     ta, tb, x, y = _operands(a, b)
     return _result(_apply(np.subtract, x, y), "sub", (ta, tb), lambda g: (g, -g))
 
@@ -98,16 +115,26 @@ def mul(a, b):
 
 
 def div(a, b):
-    """a / b: da = g / b, db = -g * a / b**2  (integer division is true division, as in torch)."""
+    """a / b: da = g / b, db = -g * ((a / b) / b) = -g * (out / b), reusing the output; grouped as
+    torch groups it, so the two agree to the bit (integer division is true division, as in torch)."""
     ta, tb, x, y = _operands(a, b)
     if np.result_type(x, y).kind != "f":
         x, y = np.asarray(x, dtypes.default_float), np.asarray(y, dtypes.default_float)
+    if ta is None and not isinstance(x, np.ndarray):    # number / tensor: torch computes s * (1/b),
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):   # and so do we, to the bit
+            r = np.reciprocal(y)
+            out = r * x
+
+        def backward(g):                                 # db = -(g * s) * (1/b)**2
+            with np.errstate(invalid="ignore", over="ignore"):
+                return None, -(g * x) * (r * r)
+        return _result(out, "div", (ta, tb), backward)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = _apply(np.divide, x, y)
 
     def backward(g):
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            return g / y, -g * x / (y * y)
+            return g / y, -g * (out / y)
     return _result(out, "div", (ta, tb), backward)
 
 

@@ -17,7 +17,7 @@ def sum_to(g, shape):
         g = g.sum(axis=stretched[0] if len(stretched) == 1 else stretched, keepdims=True)
     if g.shape != tuple(shape):
         raise RuntimeError(f"internal error: gradient of shape {g.shape} does not fit input {tuple(shape)}")
-    return g
+    return g if type(g) is np.ndarray else np.asarray(g)      # a sum to 0-d gives a numpy scalar
 
 
 def broadcast_dims(out_shape, shape):
