@@ -19,6 +19,8 @@ from .tensor import (Tensor, arange, as_tensor, empty, from_numpy, full, ones, o
 from .ops import (abs, argmax, argmin, cat, clamp, clone, exp, log, matmul, max, mean, min, permute,
                   relu, reshape, sigmoid, sqrt, stack, sum, tanh, transpose, var, where)
 from .functional import log_softmax, softmax
+from . import check, viz
+from .check import cmp
 
 __version__ = "0.1.0"
 dtype = type(float32)
