@@ -1,0 +1,30 @@
+"""nn: torch.nn-shaped layers on tinytape, and the lecture's batchnorm MLP trained on names.txt.
+
+    import numpy as np
+    import nn
+
+    data = nn.load_dataset()                       # names.txt: path argument, $TINYTAPE_NAMES, cache, download
+    model = nn.MLP(n_hidden=200, generator=np.random.default_rng(2147483647))
+    hist = nn.train(model, data.Xtr, data.Ytr, steps=200_000, generator=np.random.default_rng(0), progress=True)
+    nn.calibrate(model, data.Xtr)                  # the lecture's batchnorm calibration
+    print(nn.split_losses(model, data))            # {'train': ..., 'val': ..., 'test': ...}
+    print(nn.sample(model, 20, generator=np.random.default_rng(1)))
+    model.save("mlp.npz"); model = nn.MLP.from_file("mlp.npz")
+
+Or from the shell: python -m nn.train --steps 200000 --out out/
+
+Files: modules.py (Module and the layers), model.py (the lecture's MLP and its init), data.py
+(names.txt, vocabulary, dataset, split), optim.py (SGD), training.py (training loop, calibration,
+split losses, sampling, loss plot), checkpoint.py (.npz save and load), train.py (the command).
+Imports tinytape and numpy only; matplotlib only inside plot_losses.
+"""
+from .checkpoint import load_arrays, save_arrays
+from .data import (CHARS, ENV_VAR, NAMES_SHA256, NAMES_URL, Dataset, NamesNotFoundError,
+                   build_dataset, decode, encode, itos, load_dataset, load_names, names_path,
+                   read_names, split_words, stoi, vocab_size)
+from .model import LECTURE_NAMES, MLP, lecture_init
+from .modules import (BatchNorm1d, Embedding, Flatten, Linear, Module, Parameter, Sequential,
+                      Tanh)
+from .optim import SGD
+from .training import (History, ProgressBar, calibrate, evaluate, lecture_lr, plot_losses,
+                       sample, split_losses, train)

@@ -1,0 +1,215 @@
+"""The lecture's training loop, batchnorm calibration, split losses and sampling, for any model
+that maps (n, block_size) integer contexts to (n, vocab) logits (nn.MLP above all).
+
+    hist = nn.train(model, data.Xtr, data.Ytr, steps=200_000, generator=np.random.default_rng(1))
+    nn.calibrate(model, data.Xtr)            # batchnorm statistics over the whole training set
+    nn.split_losses(model, data)             # {'train': ..., 'val': ..., 'test': ...}
+    nn.sample(model, 20, generator=np.random.default_rng(2))
+"""
+import contextlib
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+import tinytape
+import tinytape.functional as F
+
+from .data import itos
+from .modules import BatchNorm1d, Sequential, _rng
+from .optim import SGD
+
+
+def lecture_lr(step, steps, lr=0.1, lr_final=0.01):
+    """The lecture's schedule: `lr = 0.1 if i < 100000 else 0.01` for 200,000 steps, i.e. the
+    final rate from half the steps on."""
+    return lr if step < steps // 2 else lr_final
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal (redrawn at most ten times a second); on anything
+    else (a log file) one plain line every `every` steps."""
+
+    def __init__(self, total, stream=None, every=None, width=30):
+        self.total, self.width = total, width
+        self.stream = sys.stderr if stream is None else stream
+        isatty = getattr(self.stream, "isatty", None)
+        self.tty = bool(isatty and isatty())
+        self.every = every if every is not None else max(1, total // 10)
+        self.start = time.perf_counter()
+        self._drawn = 0.0
+
+    def update(self, done, loss=None):
+        now = time.perf_counter()
+        if self.tty:
+            if now - self._drawn < 0.1 and done < self.total:
+                return
+            self._drawn = now
+        elif done % self.every and done != self.total:
+            return
+        elapsed = now - self.start
+        eta = elapsed / done * (self.total - done) if done else float("nan")
+        filled = self.width * done // self.total
+        bar = "#" * filled + "-" * (self.width - filled)
+        text = f"{done:>{len(str(self.total))}d}/{self.total} [{bar}] {100 * done / self.total:3.0f}%"
+        if loss is not None:
+            text += f" loss {loss:.4f}"
+        text += f" {elapsed:6.1f}s elapsed, {eta:6.1f}s left"
+        self.stream.write(("\r" + text) if self.tty else text + "\n")
+        self.stream.flush()
+
+    def close(self):
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+@dataclass
+class History:
+    """Per-step training losses. `lossi` is their log10, the quantity the lecture plots."""
+    loss: np.ndarray
+
+    @property
+    def lossi(self):
+        return np.log10(self.loss)
+
+
+def train(model, X, Y, steps, *, batch_size=32, lr=0.1, lr_final=0.01, generator=None,
+          batches=None, progress=False):
+    """SGD on minibatches with the lecture's schedule (lr, then lr_final from steps // 2 on).
+
+    Minibatch i is `ix = generator.integers(0, len(X), batch_size)`, `X[ix], Y[ix]` (a numpy
+    Generator or seed), or the i-th index array of `batches` if given. Returns a History.
+    """
+    X, Y = np.asarray(X), np.asarray(Y)
+    if X.ndim != 2 or Y.shape != (X.shape[0],) or X.dtype.kind not in "iu" or Y.dtype.kind not in "iu":
+        raise ValueError(f"X must be (n, block_size) and Y (n,) integer arrays; got {X.shape} "
+                         f"{X.dtype} and {Y.shape} {Y.dtype}")
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    if batches is None and batch_size < 2:
+        raise ValueError(f"batch_size must be at least 2 (batchnorm needs two examples), got {batch_size}")
+    rng = np.random.default_rng(generator) if isinstance(generator, (int, np.integer)) else _rng(generator)
+    batches = iter(batches) if batches is not None else None
+    n = X.shape[0]
+    opt = SGD(model.parameters(), lr)
+    losses = np.empty(steps)
+    bar = ProgressBar(steps) if progress else None
+    model.train()
+    try:
+        for i in range(steps):
+            ix = rng.integers(0, n, batch_size) if batches is None else next(batches, None)
+            if ix is None:
+                raise ValueError(f"batches ran out after {i} of {steps} steps")
+            loss = F.cross_entropy(model(X[ix]), Y[ix])
+            opt.zero_grad()
+            loss.backward()
+            opt.lr = lecture_lr(i, steps, lr, lr_final)
+            opt.step()
+            losses[i] = loss.data
+            if bar is not None:
+                bar.update(i + 1, float(loss.data))
+    finally:
+        if bar is not None:
+            bar.close()
+    return History(losses)
+
+
+@contextlib.contextmanager
+def _in_eval(model):
+    """The model in eval mode and grad recording off; both restored afterwards, also on errors."""
+    was = model.training
+    try:
+        with tinytape.no_grad():
+            model.eval()
+            yield
+    finally:
+        model.train(was)
+
+
+def calibrate(model, X):
+    """The lecture's batchnorm calibration: every BatchNorm1d's running statistics become the mean
+    and the unbiased variance of its input over all of X (the training set), layer after layer
+    (each later layer sees the calibrated earlier ones). Needs an nn.Sequential."""
+    if not isinstance(model, Sequential):
+        raise TypeError(f"calibrate needs an nn.Sequential (such as nn.MLP), got {type(model).__name__}")
+    layers = list(model)
+    todo = [i for i, m in enumerate(layers) if isinstance(m, BatchNorm1d) and m.track_running_stats]
+    if not todo:
+        raise ValueError("the model has no BatchNorm1d with running statistics to calibrate")
+    x = np.asarray(X)
+    with _in_eval(model):
+        for layer in layers[:todo[-1] + 1]:              # nothing after the last batchnorm matters
+            if isinstance(layer, BatchNorm1d) and layer.track_running_stats:
+                h = x if isinstance(x, tinytape.Tensor) else tinytape.tensor(x)
+                mean, var = h.mean(0), h.var(0, unbiased=True)   # bnmean, bnvar of the lecture
+                layer.running_mean.data[...] = mean.data
+                layer.running_var.data[...] = var.data
+            x = layer(x)
+    return model
+
+
+def evaluate(model, X, Y):
+    """The mean cross-entropy of the model (in eval mode, no grad) on X, Y."""
+    with _in_eval(model):
+        return float(F.cross_entropy(model(np.asarray(X)), np.asarray(Y)).item())
+
+
+def split_losses(model, data):
+    """{'train', 'val', 'test'} -> loss, the lecture's split_loss on each split of a Dataset."""
+    return {s: evaluate(model, *data[s]) for s in ("train", "val", "test")}
+
+
+def sample(model, n=20, *, generator=None, block_size=None, max_len=50):
+    """n names drawn from the model (eval mode, no grad): start from '...', draw the next character
+    from softmax(logits) with `generator`, stop at '.' (not included) or after max_len letters."""
+    rng = np.random.default_rng(generator) if isinstance(generator, (int, np.integer)) else _rng(generator)
+    block_size = block_size or getattr(model, "block_size", None)
+    if not block_size:
+        raise ValueError("sample needs block_size (the model has no block_size attribute)")
+    names = []
+    with _in_eval(model):
+        for _ in range(n):
+            out, context = [], [0] * block_size
+            while len(out) < max_len:
+                probs = F.softmax(model(np.array([context])), dim=1)
+                ix = int(tinytape.multinomial(probs, num_samples=1, generator=rng).item())
+                if ix == 0:
+                    break
+                out.append(ix)
+                context = context[1:] + [ix]
+            names.append("".join(itos[i] for i in out))
+    return names
+
+
+def plot_losses(lossi, path, title="training loss"):
+    """A PNG of the per-step log10 loss and its running mean over chunks of steps (the lecture's
+    `plt.plot(torch.tensor(lossi).view(-1, 1000).mean(1))`). Needs matplotlib (optional)."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError("the loss plot needs matplotlib, which is not installed: "
+                          "pip install 'tinytape[plot]' (or pip install matplotlib)") from None
+    lossi = np.asarray(lossi, dtype=np.float64)
+    fig = Figure(figsize=(8, 4.5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.plot(np.arange(len(lossi)), lossi, lw=0.5, alpha=0.3, color="tab:blue", label="log10 loss, each step")
+    chunk = 1000 if len(lossi) >= 10_000 else max(1, len(lossi) // 10)
+    m = len(lossi) // chunk
+    if m:
+        means = lossi[:m * chunk].reshape(m, chunk).mean(1)
+        ax.plot((np.arange(m) + 0.5) * chunk, means, color="tab:red", label=f"mean over {chunk} steps")
+    ax.set_xlabel("step")
+    ax.set_ylabel("log10(loss)")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    return path
+
+
+__all__ = ["train", "lecture_lr", "History", "ProgressBar", "calibrate", "evaluate", "split_losses",
+           "sample", "plot_losses"]
