@@ -17,7 +17,7 @@ from .tape import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .tensor import (Tensor, arange, as_tensor, empty, from_numpy, full, ones, ones_like, tensor,
                      zeros, zeros_like)
 from .ops import (abs, argmax, argmin, cat, clamp, clone, exp, log, matmul, max, mean, min, permute,
-                  relu, reshape, sigmoid, sqrt, stack, sum, tanh, transpose, var, where)
+                  relu, reshape, sigmoid, sqrt, stack, sum, tanh, transpose, where)
 from .functional import log_softmax, softmax
 from . import check, viz
 from .check import cmp
@@ -40,6 +40,10 @@ def unsqueeze(input, dim):
 
 def squeeze(input, dim=None):
     return ops.squeeze(input, dim)
+
+
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return input.var(dim, unbiased, keepdim, correction=correction)
 
 
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):

@@ -343,12 +343,17 @@ def var(x, dim=None, correction=1, keepdim=False):
     n = int(np.prod([data.shape[a] for a in axes]))
     if data.dtype.kind != "f":
         raise RuntimeError(f"var(): input dtype must be floating point, but got {data.dtype}")
-    with np.errstate(invalid="ignore", divide="ignore"):            # N <= correction gives nan/inf
+    # N <= correction, as torch: the forward divides by max(0, N - correction) (inf or nan), the
+    # backward by N - correction itself (inf when they are equal)
+    with np.errstate(invalid="ignore", divide="ignore"):
         diff = data - data.sum(axis=axes, keepdims=True) / n
-        out = (diff * diff).sum(axis=axes, keepdims=keepdim) / (n - correction)
-    scale = 2.0 / (n - correction) if n != correction else float("nan")
+        out = (diff * diff).sum(axis=axes, keepdims=keepdim) / (n - correction if n > correction else 0)
+    scale = 2.0 / (n - correction) if n != correction else float("inf")
 
     def backward(g):
+        if n == correction:
+            with np.errstate(invalid="ignore"):           # inf * 0 = nan, as torch
+                return (scale * diff * _expand(g, axes, keepdim),)
         return (scale * diff * _expand(g, axes, keepdim),)
     return _result(out, "var", (x,), backward)
 
@@ -375,15 +380,16 @@ def _extreme(x, dim, keepdim, name, arg, result):
     if data.shape[axis] == 0:
         raise IndexError(f"{name}(): Expected reduction dim {axis} to have non-zero size.")
     idx = np.expand_dims(arg(data, axis=axis), axis)      # the first extreme, as torch.max(x, dim)
-    values = np.take_along_axis(data, idx, axis)
+    values = np.take_along_axis(data, idx, axis)          # (idx keeps the reduced dim: the rule needs it)
 
     def backward(g):                                      # one-hot to the returned index
         dx = np.zeros_like(data)                          # (lecture: `one_hot(...indices) * dlogit_maxes`)
         np.put_along_axis(dx, idx, _expand(g, (axis,), keepdim), axis)
         return (dx,)
+    indices = idx if keepdim else idx.squeeze(axis)
     if not keepdim:
-        values, idx = values.squeeze(axis), idx.squeeze(axis)
-    return result(_result(values, name, (x,), backward), _make(idx.astype(np.int64)))
+        values = values.squeeze(axis)
+    return result(_result(values, name, (x,), backward), _make(indices.astype(np.int64)))
 
 
 def max(x, dim=None, keepdim=False):
@@ -466,7 +472,7 @@ def squeeze(x, dim=None):
     shape = x.data.shape
     if dim is None:
         return reshape(x, tuple(s for s in shape if s != 1))
-    axes = norm_dims(dim, len(shape))
+    axes = norm_dims(dim, len(shape)) if dim != () else ()     # squeeze(()) squeezes nothing
     return reshape(x, tuple(s for i, s in enumerate(shape) if not (i in axes and s == 1)))
 
 

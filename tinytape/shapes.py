@@ -42,10 +42,13 @@ def norm_dim(dim, ndim):
 
 
 def norm_dims(dim, ndim):
-    """dim=None (all), an int or a sequence of ints, as a tuple of distinct non-negative axes."""
+    """dim=None (all), an int or a sequence of ints, as a tuple of distinct non-negative axes.
+    An empty sequence also means all dims, as torch's reductions read it (x.sum(()) is a scalar)."""
     if dim is None:
         return tuple(range(ndim))
     dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    if not dims:
+        return tuple(range(ndim))
     axes = tuple(d for d in (norm_dim(d, ndim) for d in dims) if d is not None)
     for a in axes:
         if axes.count(a) > 1:
