@@ -67,6 +67,9 @@ def download(url, dest, sha256=NAMES_SHA256, timeout=30):
                     raise ValueError(f"more than {MAX_DOWNLOAD} bytes: this is not names.txt")
                 digest.update(chunk)
                 f.write(chunk)
+            expected = response.headers.get("Content-Length")
+            if expected is not None and expected.isdigit() and size != int(expected):
+                raise ValueError(f"incomplete download: {size} of {expected} bytes")
         if digest.hexdigest() != sha256:
             raise ValueError(f"sha256 mismatch: got {digest.hexdigest()}, expected {sha256}")
         os.replace(tmp, dest)
@@ -79,9 +82,10 @@ def download(url, dest, sha256=NAMES_SHA256, timeout=30):
     return dest
 
 
-def names_path(path=None, *, cache_dir=None, url=NAMES_URL, sha256=NAMES_SHA256, download_ok=True,
+def names_path(path=None, *, cache_dir=None, url=None, sha256=NAMES_SHA256, download_ok=True,
                timeout=30):
-    """The path of names.txt, resolved as the module docstring says (may download into the cache)."""
+    """The path of names.txt, resolved as the module docstring says (may download into the cache
+    from `url`, default NAMES_URL)."""
     if path is not None:
         path = Path(path)
         if not path.is_file():
@@ -100,7 +104,7 @@ def names_path(path=None, *, cache_dir=None, url=NAMES_URL, sha256=NAMES_SHA256,
         what = "is corrupt (wrong sha256)" if cached.is_file() else "was not found"
         raise NamesNotFoundError(f"names.txt {what} at {cached} and downloading is off. "
                                  f"{how_to_provide(cached.parent)}")
-    return download(url, cached, sha256, timeout)           # replaces a corrupt copy only on success
+    return download(url or NAMES_URL, cached, sha256, timeout)           # replaces a corrupt copy only on success
 
 
 def read_names(path):
