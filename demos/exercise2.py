@@ -73,8 +73,9 @@ def parse(argv):
 
 
 def main(argv=None):
-    """Runs exercise 2. Returns {"dlogits": the formula's, "loss_chain", "loss_fused", "fused",
-    "chain", "torch": check Rows (torch: None without torch), "png": path or None, "source"}."""
+    """Runs exercise 2. Returns {"dlogits": the formula's, "Yb": the targets, "loss_chain",
+    "loss_fused", "fused", "chain", "torch": check Rows (torch: None without torch), "png": path
+    or None, "source"}."""
     args = parse(argv)
     torch = None if args.no_torch else lecture.try_torch()
     no_torch = "--no-torch given" if args.no_torch else "torch is not installed"
@@ -106,7 +107,7 @@ def main(argv=None):
     png = save_picture(dlogits, Path(args.out) / "dlogits.png")
     if png:
         print(f"wrote {png}")
-    return {"dlogits": dlogits, "loss_fused": loss_fast.item(), "loss_chain": loss_chain, **rows,
+    return {"dlogits": dlogits, "Yb": s.Yb, "loss_fused": loss_fast.item(), "loss_chain": loss_chain, **rows,
             "png": png, "source": s.source}
 
 

@@ -85,7 +85,7 @@ def setup(names=None, n_hidden=64, batch_size=32, use_torch=None, seed=SEED):
     p["b2"] = randn(VOCAB) * 0.1
     p["bngain"] = randn(1, n_hidden)*0.1 + 1.0
     p["bnbias"] = randn(1, n_hidden)*0.1
-    p = {k: np.array(v, dtype=np.float32) for k, v in p.items()}
+    p = {k: np.array(v if isinstance(v, np.ndarray) else v.numpy(), dtype=np.float32) for k, v in p.items()}
     if train is not None:
         Xtr, Ytr, what = train
         ix = randint(Xtr.shape[0], batch_size)

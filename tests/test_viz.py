@@ -1,0 +1,134 @@
+"""tinytape.viz: the tape as a table in execution order, and as Graphviz DOT (SVG/PNG with `dot`)."""
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+import tinytape
+from tinytape import viz
+from demos import lecture
+from images import png_size, svg_size
+
+# the lecture's forward, one entry per op in demos/lecture.py's `forward`, in the order written
+LECTURE_OPS = ["index", "view", "matmul", "add", "sum", "mul", "sub", "pow", "sum", "mul", "add", "pow",
+               "mul", "mul", "add", "tanh", "matmul", "add", "max", "sub", "exp", "sum", "pow", "mul",
+               "log", "index", "mean", "neg"]
+
+
+def lecture_tensors(backward=True):
+    return lecture.run(tinytape, lecture.setup(use_torch=False), backward=backward)
+
+
+def small():
+    x = tinytape.tensor(np.arange(3.0).reshape(3, 1), requires_grad=True)
+    w = tinytape.tensor(np.ones((1, 4)), requires_grad=True)
+    y = x * w                                          # (3, 4): x over dim 1, w over dim 0
+    s = y.sum(1)
+    loss = s.mean()
+    return {"x": x, "w": w, "y": y, "s": s, "loss": loss}
+
+
+def test_entries_of_a_small_graph_name_ops_shapes_and_broadcast_sums():
+    es = viz.entries(small())
+    assert [(e.index, e.name, e.op, e.shape) for e in es] == [
+        (1, "y", "mul", (3, 4)), (2, "s", "sum", (3,)), (3, "loss", "mean", ())]
+    assert es[0].inputs == [("x", (3, 1), (1,)), ("w", (1, 4), (0,))]
+    assert es[1].inputs == [("y", (3, 4), ())]
+    assert all(e.grad_norm is None for e in es)
+
+
+def test_broadcast_sums_of_leading_dims_and_batched_matmul():
+    a = tinytape.tensor(np.ones((2, 3, 4)), requires_grad=True)
+    b = tinytape.tensor(np.ones(4), requires_grad=True)
+    m = tinytape.tensor(np.ones((4, 5)), requires_grad=True)
+    out = (a + b) @ m                                  # b: dims 0, 1; m: batch dim 0
+    (e_add, e_mm) = viz.entries(out)
+    assert e_add.inputs[1][2] == (0, 1) and e_add.inputs[0][2] == ()
+    assert e_mm.inputs[1][2] == (0,) and e_mm.inputs[0][2] == ()
+
+
+def test_lecture_tape_in_execution_order_before_and_after_backward():
+    t = lecture_tensors(backward=False)
+    before = viz.entries(t)                            # the tape's own order
+    t["loss"].backward()
+    after = viz.entries(t)                             # rebuilt from the nodes
+    assert [e.op for e in before] == LECTURE_OPS == [e.op for e in after]
+    assert [e.name for e in before] == [e.name for e in after]
+    assert before[0].name == "emb" and after[-1].name == "loss"
+    named = {e.name: e for e in after if e.name}
+    for name, e in named.items():
+        assert e.grad_norm == pytest.approx(float(np.linalg.norm(t[name].grad.astype(np.float64))))
+    assert named["probs"].inputs[1] == ("counts_sum_inv", (32, 1), (1,))
+    assert named["hprebn"].inputs[1] == ("b1", (64,), (0,))
+
+
+def test_table_text_has_one_line_per_entry(capsys):
+    t = lecture_tensors()
+    text = viz.table(t)
+    lines = text.splitlines()
+    assert len(lines) == 2 + len(LECTURE_OPS)
+    assert lines[0].split("|")[0].strip() == "#"
+    row = next(line for line in lines if " probs " in line)
+    assert "counts_sum_inv over dim 1" in row and "(32, 27)" in row
+
+
+def test_live_tape_is_the_default():
+    before = len(viz.entries())                        # whatever other live graphs hold
+    t = small()
+    live = viz.entries()
+    assert len(live) == before + 3 and [e.op for e in live[-3:]] == ["mul", "sum", "mean"]
+    t["loss"].backward()
+    assert len(viz.entries()) == before                # backward released its entries
+
+
+def test_dot_has_a_node_per_tensor_and_an_edge_per_input():
+    t = lecture_tensors()
+    text = viz.dot(t)
+    assert text.startswith("digraph") and text.rstrip().endswith("}")
+    nodes = re.findall(r"^\s+(t\d+) \[label=", text, re.M)
+    edges = re.findall(r"^\s+(t\d+) -> (t\d+)", text, re.M)
+    # counted from the nodes directly: recorded results, the leaves they use, and their inputs
+    results = {id(v): v for v in t.values() if v._node is not None}
+    stack = list(results.values())
+    while stack:
+        for u in stack.pop()._node[1]:
+            if u is not None and u._node is not None and id(u) not in results:
+                results[id(u)] = u
+                stack.append(u)
+    leaves = {id(u) for r in results.values() for u in r._node[1] if u is not None and u._node is None and u.requires_grad}
+    n_inputs = sum(1 for r in results.values() for u in r._node[1] if u is not None and (u._node is not None or u.requires_grad))
+    assert len(nodes) == len(set(nodes)) == len(results) + len(leaves) == len(LECTURE_OPS) + 7
+    assert len(edges) == n_inputs
+    assert text.count("|grad|") == len(nodes)          # after backward, every node has its norm
+    assert 'label="sum dims 1"' in text
+    assert "|grad|" not in viz.dot(small())            # before backward: no norms
+
+
+def test_render_without_graphviz_writes_dot_and_says_how(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert not viz.have_dot()
+    out = viz.save(small(), tmp_path / "g.svg")
+    assert out is None
+    assert (tmp_path / "g.dot").read_text().startswith("digraph")
+    assert not (tmp_path / "g.svg").exists()
+    note = capsys.readouterr().out
+    assert "not installed" in note and "apt-get install graphviz" in note and "g.dot" in note
+
+
+def test_render_rejects_an_unknown_format(tmp_path):
+    with pytest.raises(ValueError, match="format"):
+        viz.render(viz.dot(small()), tmp_path / "g.jpg")
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+def test_render_with_graphviz_writes_valid_svg_and_png_of_the_same_size(tmp_path):
+    t = lecture_tensors()
+    text = viz.dot(t)
+    svg = viz.render(text, tmp_path / "tape.svg")
+    png = viz.render(text, tmp_path / "tape.png")
+    w_pt, h_pt = svg_size(svg)
+    w_px, h_px = png_size(png)
+    assert h_pt > 3 * w_pt                             # a chain of 35 boxes, drawn bottom to top
+    assert abs(w_px - w_pt * 96 / 72) <= 2 and abs(h_px - h_pt * 96 / 72) <= 2   # dot's 96 dpi
+    assert svg.read_text().count("<g id=\"node") == len(LECTURE_OPS) + 7
