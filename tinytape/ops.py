@@ -56,7 +56,7 @@ def _dtype_ndim(t, v):
     return np.result_type(v), None                      # a scalar: weak (None)
 
 
-def _operands(a, b):
+def _operands(a, b, wrap=True):
     """(tensor or None, numpy operand) for both sides, promoted with torch's rules (dtypes.py)."""
     ta = a if isinstance(a, Tensor) else None
     tb = b if isinstance(b, Tensor) else None
@@ -69,6 +69,11 @@ def _operands(a, b):
         x = x.astype(dt)
     if isinstance(y, np.ndarray) and y.dtype != dt:
         y = y.astype(dt)
+    if wrap and dt.kind in "iu":                            # an int scalar wraps into the tensor's
+        if type(x) is int:                                  # integer type, as torch's does (numpy
+            x = np.array(x).astype(dt)                      # would raise OverflowError)
+        if type(y) is int:
+            y = np.array(y).astype(dt)
     return ta, tb, x, y
 
 
@@ -117,11 +122,11 @@ def mul(a, b):
 def div(a, b):
     """a / b: da = g / b, db = -g * ((a / b) / b) = -g * (out / b), reusing the output; grouped as
     torch groups it, so the two agree to the bit (integer division is true division, as in torch)."""
-    ta, tb, x, y = _operands(a, b)
-    if np.result_type(x, y).kind != "f":
-        x, y = np.asarray(x, dtypes.default_float), np.asarray(y, dtypes.default_float)
+    ta, tb, x, y = _operands(a, b, wrap=False)          # (true division: integers do not wrap)
     if ta is None and not isinstance(x, np.ndarray):    # number / tensor: torch computes s * (1/b),
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):   # and so do we, to the bit
+        if y.dtype.kind != "f":                         # and so do we, to the bit
+            y = y.astype(dtypes.default_float)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             r = np.reciprocal(y)
             out = r * x
 
@@ -129,6 +134,8 @@ def div(a, b):
             with np.errstate(invalid="ignore", over="ignore"):
                 return None, -(g * x) * (r * r)
         return _result(out, "div", (ta, tb), backward)
+    if np.result_type(x, y).kind != "f":
+        x, y = np.asarray(x, dtypes.default_float), np.asarray(y, dtypes.default_float)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = _apply(np.divide, x, y)
 
@@ -178,9 +185,20 @@ def rpow(x, base):
     return _result(out, "rpow", (x,), lambda g: (out * log_base * g,))
 
 
+_C_NAMES = {dtypes.float32: "float", dtypes.float64: "double", dtypes.int64: "long int", dtypes.int32: "int",
+            dtypes.int16: "short int", dtypes.int8: "signed char", dtypes.uint8: "unsigned char",
+            dtypes.bool: "bool"}
+
+
 def matmul(a, b):
     """a @ b: da = g @ b.T, db = a.T @ g  (lecture: `dh = dlogits @ W2.T`, `dW2 = h.T @ dlogits`).
-    1-D operands and batches follow numpy/torch: a vector is a row (left) or a column (right)."""
+    1-D operands and batches follow numpy/torch: a vector is a row (left) or a column (right).
+    Operands of two dtypes are refused, as torch refuses them (no silent float64)."""
+    da = a.data.dtype if isinstance(a, Tensor) else getattr(a, "dtype", None)
+    db = b.data.dtype if isinstance(b, Tensor) else getattr(b, "dtype", None)
+    if da is not None and db is not None and da != db:
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {_C_NAMES.get(da, da)} != "
+                           f"{_C_NAMES.get(db, db)}")
     ta, tb, x, y = _operands(a, b)
     if np.ndim(x) == 0 or np.ndim(y) == 0:
         raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are "
