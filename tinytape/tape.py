@@ -144,7 +144,7 @@ def backward(root, seed, retain_graph=False):
             g = _fit(g, u.data)
             into = leaves if u._node is None else pending
             prev = into.get(id(u))
-            into[id(u)] = (u, g if prev is None else prev[1] + g)
+            into[id(u)] = (u, g if prev is None else _add(prev[1], g))
         done.append(item)
     if pending:                                         # reached tensors whose entry is gone
         raise RuntimeError(FREED)
@@ -165,6 +165,12 @@ def _fit(g, x):
     return g
 
 
+def _add(a, b):
+    """a + b as a new array (numpy gives a scalar for two 0-d arrays: .grad is always an array)."""
+    s = a + b
+    return s if type(s) is np.ndarray else np.asarray(s)
+
+
 def _commit(done, leaves, retain_graph):
     """Write the walk's gradients: set on intermediates, accumulated into leaves, never aliased."""
     owned = set()
@@ -172,12 +178,12 @@ def _commit(done, leaves, retain_graph):
         if g.base is not None or id(g) in owned or not g.flags.writeable:
             g = g.copy()                                # a view or an array another grad holds
         owned.add(id(g))
-        t._grad = g if t._grad is None else t._grad + g
+        t._grad = g if t._grad is None else _add(t._grad, g)
         if not retain_graph:
             t._node = (t._node[0], t._node[1], None)
     for t, g in leaves.values():
         if t._grad is not None:
-            t._grad = t._grad + g
+            t._grad = _add(t._grad, g)
         else:
             if g.base is not None or id(g) in owned or not g.flags.writeable:
                 g = g.copy()

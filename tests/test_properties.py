@@ -1,0 +1,99 @@
+"""Property-based parity with torch (hypothesis): binary ops over random broadcastable shapes and
+values, reductions over random shapes, dims and keepdim. The "ci" profile (conftest.py) is small
+and derandomized; HYPOTHESIS_PROFILE=dev explores many more cases."""
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from harness import EXACT, REDUCE, check
+
+FLOATS = st.sampled_from([np.float32, np.float64])
+
+
+def _array(draw, shape, dtype, away_from_zero=False):
+    values = draw(hnp.arrays(np.float64, shape, elements=st.floats(-8, 8, allow_nan=False)))
+    if away_from_zero:
+        values = np.where(np.abs(values) < 0.125, 0.5, values)
+    return np.array(values, dtype=dtype)
+
+
+@st.composite
+def binary_case(draw):
+    shapes = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=4, max_side=4))
+    op = draw(st.sampled_from(["add", "sub", "mul", "div"]))
+    da, db = draw(FLOATS), draw(FLOATS)
+    a = _array(draw, shapes.input_shapes[0], da)
+    b = _array(draw, shapes.input_shapes[1], db, away_from_zero=op == "div")
+    return op, a, b
+
+
+OPS = {"add": lambda T, F, x, y: x + y, "sub": lambda T, F, x, y: x - y,
+       "mul": lambda T, F, x, y: x * y, "div": lambda T, F, x, y: x / y}
+
+
+@given(binary_case())
+def test_binary_ops_over_broadcast_shapes(case):
+    op, a, b = case
+    check(OPS[op], a, b, tol=EXACT)
+
+
+@given(binary_case(), st.sampled_from([2.5, -1, np.float64(0.75), 3]))
+def test_binary_ops_with_scalars(case, scalar):
+    op, a, b = case
+    f = OPS[op]
+    out, *_ = check(lambda T, F, x: f(T, F, f(T, F, x, scalar), x), b, tol=EXACT)
+    assert out[0].dtype == b.dtype
+
+
+@st.composite
+def reduction_case(draw):
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=4, min_side=1, max_side=5))
+    ndim = len(shape)
+    kind = draw(st.sampled_from(["none", "int", "tuple"]) if ndim else st.just("none"))
+    if kind == "none":
+        dim = None
+    elif kind == "int":
+        dim = draw(st.integers(-ndim, ndim - 1))
+    else:
+        axes = draw(st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True))
+        dim = tuple(a - ndim if draw(st.booleans()) else a for a in axes)
+    keepdim = draw(st.booleans())
+    x = _array(draw, shape, draw(FLOATS))
+    return x, dim, keepdim
+
+
+@given(reduction_case(), st.sampled_from(["sum", "mean"]))
+def test_sum_mean(case, name):
+    x, dim, keepdim = case
+    check(lambda T, F, x: getattr(x, name)(dim=dim, keepdim=keepdim), x, tol=REDUCE, grad_tol=EXACT)
+
+
+@given(reduction_case(), st.sampled_from([0, 1]))
+def test_var(case, correction):
+    x, dim, keepdim = case
+    axes = range(x.ndim) if dim is None else (dim,) if isinstance(dim, int) else dim
+    n = int(np.prod([x.shape[a] for a in axes]))
+    if n <= correction:
+        correction = 0
+    # near-constant slices: the variance (and its gradient) cancel to rounding noise in both engines,
+    # so the absolute floor is scaled by what they are computed from: x**2 for the variance,
+    # 2 |x| |g| / (n - correction) for its gradient (|g| < 3 for the harness's normal upstream)
+    big = float(np.abs(x).max()) if x.size else 0.0
+    check(lambda T, F, x: x.var(dim=dim, keepdim=keepdim, correction=correction), x, tol=REDUCE,
+          fwd_scale=big * big, grad_scale=big * 2 * 3 / max(n - correction, 1))
+
+
+@given(reduction_case(), st.sampled_from(["max", "min"]))
+def test_max_min_with_dim(case, name):
+    x, dim, keepdim = case
+    if not isinstance(dim, int):
+        dim = -1
+    check(lambda T, F, x: tuple(getattr(x, name)(dim, keepdim=keepdim)), x, tol=EXACT)
+
+
+@given(reduction_case(), st.sampled_from(["max", "min"]))
+def test_max_min_over_everything(case, name):
+    x, _, _ = case
+    x = np.asarray(np.round(x))                           # plenty of ties: they share the gradient
+    check(lambda T, F, x: getattr(x, name)(), x, tol=EXACT)
