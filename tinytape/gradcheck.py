@@ -33,6 +33,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
         if inputs[i].dtype != np.float64:
             raise TypeError(f"gradcheck needs float64 inputs (input {i} is {inputs[i].dtype}): "
                             f"float32 finite differences are too coarse to check anything")
+    saved = {i: inputs[i].grad for i in wrt}              # the caller's gradients, restored at the end
     with no_grad():
         outs = _outputs(fn, inputs)
     sizes = [o.data.size for o in outs]
@@ -40,24 +41,24 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
     # analytic: one backward per output element, a one-hot upstream gradient
     analytic = {i: np.zeros((sum(sizes), inputs[i].data.size)) for i in wrt}
     row = 0
-    for k, size in enumerate(sizes):
-        for j in range(size):
-            for i in wrt:
-                inputs[i].grad = None
-            out = _outputs(fn, inputs)[k]
-            if not out.requires_grad:
+    try:
+        for k, size in enumerate(sizes):
+            for j in range(size):
+                for i in wrt:
+                    inputs[i].grad = None
+                out = _outputs(fn, inputs)[k]
+                if out.requires_grad:
+                    seed = np.zeros(out.shape)
+                    seed.flat[j] = 1.0
+                    out.backward(seed)
+                    for i in wrt:
+                        g = inputs[i].grad
+                        if g is not None:
+                            analytic[i][row] = g.ravel()
                 row += 1
-                continue
-            seed = np.zeros(out.shape)
-            seed.flat[j] = 1.0
-            out.backward(seed)
-            for i in wrt:
-                g = inputs[i].grad
-                if g is not None:
-                    analytic[i][row] = g.ravel()
-            row += 1
-    for i in wrt:
-        inputs[i].grad = None
+    finally:
+        for i in wrt:
+            inputs[i].grad = saved[i]
 
     # numeric: central differences, one input element at a time
     for i in wrt:
@@ -65,11 +66,13 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
         numeric = np.zeros_like(analytic[i])
         for e in range(x.size):
             orig = x.flat[e]
-            with no_grad():
-                x.flat[e] = orig + eps
-                plus = np.concatenate([o.data.ravel() for o in _outputs(fn, inputs)] or [np.zeros(0)])
-                x.flat[e] = orig - eps
-                minus = np.concatenate([o.data.ravel() for o in _outputs(fn, inputs)] or [np.zeros(0)])
+            try:
+                with no_grad():
+                    x.flat[e] = orig + eps
+                    plus = np.concatenate([o.data.ravel() for o in _outputs(fn, inputs)] or [np.zeros(0)])
+                    x.flat[e] = orig - eps
+                    minus = np.concatenate([o.data.ravel() for o in _outputs(fn, inputs)] or [np.zeros(0)])
+            finally:
                 x.flat[e] = orig
             numeric[:, e] = (plus - minus) / (2 * eps)
         bad = np.abs(analytic[i] - numeric) > atol + rtol * np.abs(numeric)
