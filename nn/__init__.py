@@ -5,7 +5,7 @@
 
     data = nn.load_dataset()                       # names.txt: path argument, $TINYTAPE_NAMES, cache, download
     model = nn.MLP(n_hidden=200, generator=np.random.default_rng(2147483647))
-    hist = nn.train(model, data.Xtr, data.Ytr, steps=200_000, generator=np.random.default_rng(0), progress=True)
+    hist = nn.fit(model, data.Xtr, data.Ytr, steps=200_000, generator=np.random.default_rng(0), progress=True)
     nn.calibrate(model, data.Xtr)                  # the lecture's batchnorm calibration
     print(nn.split_losses(model, data))            # {'train': ..., 'val': ..., 'test': ...}
     print(nn.sample(model, 20, generator=np.random.default_rng(1)))
@@ -26,5 +26,8 @@ from .model import LECTURE_NAMES, MLP, lecture_init
 from .modules import (BatchNorm1d, Embedding, Flatten, Linear, Module, Parameter, Sequential,
                       Tanh)
 from .optim import SGD
-from .training import (History, ProgressBar, calibrate, evaluate, lecture_lr, plot_losses,
-                       sample, split_losses, train)
+from .training import (History, ProgressBar, calibrate, evaluate, fit, lecture_lr, plot_losses,
+                       sample, split_losses)
+
+# The training function is nn.fit, not nn.train: nn.train is the command's module
+# (python -m nn.train), and importing it would rebind the package attribute of that name.

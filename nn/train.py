@@ -14,7 +14,7 @@ import numpy as np
 
 from . import data as nn_data
 from .model import MLP
-from .training import calibrate, plot_losses, sample, split_losses, train
+from .training import calibrate, fit, plot_losses, sample, split_losses
 
 LECTURE_SEED = 2147483647
 
@@ -58,7 +58,7 @@ def main(argv=None):
     print(f"MLP: {model.num_parameters():,} parameters ({args.dtype}); training on "
           f"{len(data.Ytr):,} examples, {args.steps:,} steps of batch {args.batch_size}")
     t1 = time.perf_counter()
-    hist = train(model, data.Xtr, data.Ytr, args.steps, batch_size=args.batch_size, generator=rng,
+    hist = fit(model, data.Xtr, data.Ytr, args.steps, batch_size=args.batch_size, generator=rng,
                  progress=not args.quick)
     t_train = time.perf_counter() - t1
     calibrate(model, data.Xtr)
