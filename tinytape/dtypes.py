@@ -22,6 +22,13 @@ FLOATS = (float32, float64)
 SUPPORTED = frozenset([float32, float64, int64, int32, int16, int8, uint8, bool])
 
 
+# torch's names in its messages: the scalar type ("Float") and the C type ("float")
+TORCH_NAMES = {float32: "Float", float64: "Double", int64: "Long", int32: "Int", int16: "Short", int8: "Char",
+               uint8: "Byte", bool: "Bool"}
+C_NAMES = {float32: "float", float64: "double", int64: "long int", int32: "int", int16: "short int",
+           int8: "signed char", uint8: "unsigned char", bool: "bool"}
+
+
 def category(dt):
     """0 for bool, 1 for integers, 2 for floats."""
     return 2 if dt.kind == "f" else 1 if dt.kind in "iu" else 0

@@ -15,7 +15,7 @@ from collections import namedtuple
 import numpy as np
 
 from . import dtypes, tape
-from .shapes import broadcast_error, norm_dim, norm_dims
+from .shapes import broadcast_error, expand_error, norm_dim, norm_dims
 from .tensor import Tensor, _make, tensor
 
 
@@ -185,11 +185,6 @@ def rpow(x, base):
     return _result(out, "rpow", (x,), lambda g: (out * log_base * g,))
 
 
-_C_NAMES = {dtypes.float32: "float", dtypes.float64: "double", dtypes.int64: "long int", dtypes.int32: "int",
-            dtypes.int16: "short int", dtypes.int8: "signed char", dtypes.uint8: "unsigned char",
-            dtypes.bool: "bool"}
-
-
 def matmul(a, b):
     """a @ b: da = g @ b.T, db = a.T @ g  (lecture: `dh = dlogits @ W2.T`, `dW2 = h.T @ dlogits`).
     1-D operands and batches follow numpy/torch: a vector is a row (left) or a column (right).
@@ -197,8 +192,8 @@ def matmul(a, b):
     da = a.data.dtype if isinstance(a, Tensor) else getattr(a, "dtype", None)
     db = b.data.dtype if isinstance(b, Tensor) else getattr(b, "dtype", None)
     if da is not None and db is not None and da != db:
-        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {_C_NAMES.get(da, da)} != "
-                           f"{_C_NAMES.get(db, db)}")
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {dtypes.C_NAMES.get(da, da)} != "
+                           f"{dtypes.C_NAMES.get(db, db)}")
     ta, tb, x, y = _operands(a, b)
     if np.ndim(x) == 0 or np.ndim(y) == 0:
         raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are "
@@ -306,7 +301,14 @@ def where(condition, a, b):
     if cond.dtype != np.bool_:
         raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype {cond.dtype}")
     ta, tb, x, y = _operands(a, b)
-    out = np.where(cond, x, y)
+    try:
+        out = np.where(cond, x, y)
+    except ValueError:
+        try:
+            shape = np.broadcast_shapes(np.shape(x), np.shape(y))
+        except ValueError:
+            raise broadcast_error(x, y) from None
+        raise broadcast_error(cond, np.empty(shape)) from None
     return _result(out, "where", (ta, tb), lambda g: (np.where(cond, g, 0), np.where(cond, 0, g)))
 
 
@@ -344,8 +346,8 @@ def mean(x, dim=None, keepdim=False):
     """Mean over dims: dx = g / N copied along them."""
     data = x.data
     if data.dtype.kind != "f":
-        raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be floating point, "
-                           f"but got {data.dtype}")
+        raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a floating point "
+                           f"or complex dtype. Got: {dtypes.TORCH_NAMES.get(data.dtype, data.dtype)}")
     axes = norm_dims(dim, data.ndim)
     n = int(np.prod([data.shape[a] for a in axes]))
     with np.errstate(invalid="ignore", divide="ignore"):               # an empty mean is nan
@@ -360,7 +362,7 @@ def var(x, dim=None, correction=1, keepdim=False):
     axes = norm_dims(dim, data.ndim)
     n = int(np.prod([data.shape[a] for a in axes]))
     if data.dtype.kind != "f":
-        raise RuntimeError(f"var(): input dtype must be floating point, but got {data.dtype}")
+        raise RuntimeError("std and var only support floating point and complex dtypes")
     # N <= correction, as torch: the forward divides by max(0, N - correction) (inf or nan), the
     # backward by N - correction itself (inf when they are equal)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -473,7 +475,7 @@ def permute(x, dims):
         raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does not match "
                            f"the length of the desired ordering of dimensions i.e. input.dim() = {ndim} "
                            f"is not equal to len(dims) = {len(dims)}" if len(axes) != ndim else
-                           f"permute(): duplicate dims are not allowed in {tuple(dims)}")
+                           "permute(): duplicate dims are not allowed.")
     inverse = tuple(np.argsort(axes))
     return _result(x.data.transpose(axes), "permute", (x,), lambda g: (g.transpose(inverse),))
 
@@ -500,8 +502,7 @@ def expand(x, shape):
     try:
         out = np.broadcast_to(x.data, shape)
     except ValueError:
-        raise RuntimeError(f"The expanded size of the tensor must match the existing size at "
-                           f"non-singleton dimensions: {tuple(x.data.shape)} to {shape}") from None
+        raise expand_error(x.data.shape, shape, dtypes.TORCH_NAMES.get(x.data.dtype, "")) from None
     return _result(out, "expand", (x,), lambda g: (g,))
 
 
@@ -516,10 +517,24 @@ def cat(tensors, dim=0):
         raise RuntimeError("zero-dimensional tensor cannot be concatenated")
     try:
         out = np.concatenate([t.data for t in ts], axis=axis)
-    except ValueError as e:
-        raise RuntimeError(f"Sizes of tensors must match except in dimension {axis}: {e}") from None
+    except ValueError:
+        raise _cat_error(ts, axis) from None
     cuts = np.cumsum([t.data.shape[axis] for t in ts])[:-1]
     return _result(out, "cat", tuple(ts), lambda g: tuple(np.split(g, cuts, axis=axis)))
+
+
+def _cat_error(ts, axis):
+    """torch's words for tensors that do not fit together."""
+    first = ts[0].data.shape
+    for k, t in enumerate(ts[1:], 1):
+        shape = t.data.shape
+        if len(shape) != len(first):
+            return RuntimeError(f"Tensors must have same number of dimensions: got {len(first)} and {len(shape)}")
+        for d, (m, n) in enumerate(zip(first, shape)):
+            if d != axis and m != n:
+                return RuntimeError(f"Sizes of tensors must match except in dimension {axis}. Expected size "
+                                    f"{m} but got size {n} for tensor number {k} in the list.")
+    return RuntimeError(f"Sizes of tensors must match except in dimension {axis}")
 
 
 def stack(tensors, dim=0):
@@ -534,8 +549,9 @@ def stack(tensors, dim=0):
     try:
         out = np.stack([t.data for t in ts], axis=axis)
     except ValueError:
-        raise RuntimeError(f"stack expects each tensor to be equal size, but got "
-                           f"{[tuple(t.shape) for t in ts]}") from None
+        k = next(k for k, t in enumerate(ts) if t.data.shape != ts[0].data.shape)
+        raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(ts[0].data.shape)} at "
+                           f"entry 0 and {list(ts[k].data.shape)} at entry {k}") from None
     return _result(out, "stack", tuple(ts), lambda g: tuple(np.moveaxis(g, axis, 0)))
 
 
@@ -566,6 +582,14 @@ def _advanced(idx):
     return any(isinstance(i, np.ndarray) for i in idx) if isinstance(idx, tuple) else isinstance(idx, np.ndarray)
 
 
+def _index_error(e, data):
+    """numpy's IndexError in torch's words ("axis" is a "dimension"; too many indices)."""
+    msg = str(e)
+    if msg.startswith("too many indices"):
+        return IndexError(f"too many indices for tensor of dimension {data.ndim}")
+    return IndexError(msg.replace("axis", "dimension"))
+
+
 def getitem(x, index):
     """x[index]. Backward is a scatter-add: each input element gets the sum of g over the output
     elements that were read from it, so repeated indices accumulate (`C[Xb]` always repeats;
@@ -575,7 +599,7 @@ def getitem(x, index):
     try:
         out = data[idx]
     except IndexError as e:
-        raise IndexError(str(e).replace("axis", "dimension")) from None
+        raise _index_error(e, data) from None
     if not _advanced(idx):                                # slices, ints, None: each element read once
 
         def backward(g):
@@ -603,12 +627,13 @@ def setitem(x, index, value):
     """x[index] = value, written into x's data. Not recorded: for tensors outside the graph."""
     _check_inplace(x, value)
     v = value.data if isinstance(value, Tensor) else value
+    idx = _index(index)
     try:
-        x.data[_index(index)] = v
+        x.data[idx] = v
     except IndexError as e:
-        raise IndexError(str(e).replace("axis", "dimension")) from None
+        raise _index_error(e, x.data) from None
     except ValueError:
-        raise broadcast_error(np.empty(x.data[_index(index)].shape), np.asarray(v)) from None
+        raise expand_error(np.shape(v), x.data[idx].shape) from None
 
 
 def inplace(x, other, ufunc):
@@ -618,7 +643,18 @@ def inplace(x, other, ufunc):
     try:
         ufunc(x.data, y, out=x.data)
     except ValueError:
-        raise broadcast_error(x.data, y) from None
+        try:
+            shape = np.broadcast_shapes(x.data.shape, np.shape(y))
+        except ValueError:
+            raise broadcast_error(x.data, y) from None
+        raise RuntimeError(f"output with shape {list(x.data.shape)} doesn't match the broadcast shape "
+                           f"{list(shape)}") from None
+    except TypeError:                                     # numpy's casting error: float into an int tensor
+        got = dtypes.result_type(x.data.dtype, x.data.ndim, *_dtype_ndim(
+            other if isinstance(other, Tensor) else None, y))
+        got = dtypes.default_float if ufunc is np.divide and got.kind != "f" else got
+        raise RuntimeError(f"result type {dtypes.TORCH_NAMES.get(np.dtype(got), got)} can't be cast to the "
+                           f"desired output type {dtypes.TORCH_NAMES.get(x.data.dtype, x.data.dtype)}") from None
     return x
 
 

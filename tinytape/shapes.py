@@ -67,3 +67,20 @@ def broadcast_error(x, y):
             return RuntimeError(f"The size of tensor a ({m}) must match the size of tensor b ({n}) "
                                 f"at non-singleton dimension {dim}")
     return RuntimeError(f"shapes {a} and {b} cannot be broadcast")
+
+
+def expand_error(shape, target, type_name="Float"):
+    """torch's message when a tensor of `shape` cannot be expanded to `target` (expand, x[i] = v)."""
+    shape, target = tuple(shape), tuple(target)
+    if len(shape) > len(target):
+        return RuntimeError(f"expand(torch.{type_name}Tensor{{{list(shape)}}}, size={list(target)}): the number "
+                            f"of sizes provided "
+                            f"({len(target)}) must be greater or equal to the number of dimensions in the "
+                            f"tensor ({len(shape)})")
+    lead = len(target) - len(shape)
+    for i, n in enumerate(shape):
+        if n != 1 and n != target[lead + i]:
+            return RuntimeError(f"The expanded size of the tensor ({target[lead + i]}) must match the existing "
+                                f"size ({n}) at non-singleton dimension {lead + i}.  Target sizes: "
+                                f"{list(target)}.  Tensor sizes: {list(shape)}")
+    return RuntimeError(f"cannot expand a tensor of shape {list(shape)} to {list(target)}")

@@ -42,11 +42,14 @@ class Tensor:
                 g = g.data
             g = np.asarray(g)
             if g.shape != self.data.shape:
-                raise RuntimeError(f"assigned grad has data of a different size: expected "
-                                   f"{tuple(self.data.shape)}, got {tuple(g.shape)}")
+                raise RuntimeError(f"attempting to assign a gradient of size '{list(g.shape)}' to a tensor of "
+                                   f"size '{list(self.data.shape)}'. Please ensure that the gradient and the "
+                                   f"tensor are the same size")
             if g.dtype != self.data.dtype:
-                raise RuntimeError(f"assigned grad has data of a different type: expected "
-                                   f"{self.data.dtype}, got {g.dtype}")
+                raise RuntimeError(f"attempting to assign a gradient with dtype "
+                                   f"'{dtypes.C_NAMES.get(g.dtype, g.dtype)}' to a tensor with grad_dtype "
+                                   f"'{dtypes.TORCH_NAMES.get(self.data.dtype, self.data.dtype)}'. The gradient "
+                                   f"must match the tensor's grad_dtype (defaults to the tensor's dtype).")
         self._grad = g
 
     @property
@@ -55,11 +58,15 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, flag):
+        if self._node is not None and flag:              # torch: the attribute refuses, requires_grad_() not
+            raise RuntimeError("you can only change requires_grad flags of leaf variables.")
         self.requires_grad_(flag)
 
     def requires_grad_(self, requires_grad=True):
         flag = bool(requires_grad)
-        if self._node is not None:
+        if self._node is not None:                        # a result: it requires grad already
+            if flag:
+                return self
             raise RuntimeError("you can only change requires_grad flags of leaf variables. If you want "
                                "to use a computed variable in a subgraph that doesn't require "
                                "differentiation use var_no_grad = var.detach().")
