@@ -1,8 +1,9 @@
 """Layers with torch.nn's shape: Module, Embedding, Flatten, Linear, BatchNorm1d, Tanh, Sequential.
 
 A Module registers what is assigned to it, as torch's does: a leaf tensor that requires grad is a
-parameter, a Module is a child, `register_buffer` makes a buffer (running statistics). Order is
-assignment order, so `parameters()` is deterministic. Every layer's forward is one or two tinytape
+parameter, a Module is a child, `register_buffer` makes a buffer (running statistics).
+`parameters()` has torch's order: a module's own parameters, then each child's, each group in
+assignment order (deterministic: plain dicts, no sets). Every layer's forward is one or two tinytape
 ops (the fused F.embedding and F.batch_norm among them): the training step stays cheap.
 
 Differences from torch, on purpose:
@@ -283,7 +284,8 @@ class Linear(Module):
 
 
 class BatchNorm1d(Module):
-    """Batch normalisation of an (N, C) input, torch's nn.BatchNorm1d by default.
+    """Batch normalisation of an (N, C) input (torch's (N, C, L) is not supported), torch's
+    nn.BatchNorm1d by default.
 
     Training: normalise with the batch mean and the biased batch variance (1/N), or with
     `unbiased=True` Bessel's 1/(N-1) as the lecture does; the running statistics are updated

@@ -255,15 +255,20 @@ def test_the_command_in_quick_mode_prints_and_saves(tmp_path):
 
 
 @needs_names
-def test_the_command_with_options(tmp_path, capsys, data):
+def test_the_command_with_options_and_without_matplotlib(tmp_path, capsys, data, monkeypatch):
+    for mod in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, mod)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
     out = tmp_path / "h16"
     code = cli.main(["--names", str(NAMES), "--steps", "60", "--hidden", "16", "--dtype", "float64",
                      "--batch-size", "8", "--seed", "3", "--out", str(out), "--quick"])
     assert code == 0
     model = nn.MLP.from_file(out / "mlp.npz")
     assert model.n_hidden == 16 and model.dtype == np.float64
-    stdout = capsys.readouterr().out
-    assert "60 steps of batch 8" in stdout and "float64" in stdout
+    captured = capsys.readouterr()
+    assert "60 steps of batch 8" in captured.out and "float64" in captured.out
+    assert "no loss plot" in captured.err and "pip install" in captured.err
+    assert sorted(os.listdir(out)) == ["mlp.npz"]        # the parameters are saved all the same
     rng = np.random.default_rng(3)                       # the same run through the library
     same = nn.MLP(n_hidden=16, generator=rng, dtype=np.float64)
     nn.fit(same, data.Xtr, data.Ytr, 60, batch_size=8, generator=rng)
