@@ -118,6 +118,12 @@ def test_where_with_scalars_and_constants(dtype):
     check(lambda T, F, c, x: T.where(c, x, x * 2), cond, a, tol=EXACT)
 
 
+def test_where_of_two_numbers_has_torchs_default_dtypes():
+    cond = np.array([[True, False, True], [False, False, True]])
+    for a, b in [(1.0, 0.0), (1, 0), (True, False), (2, 0.5)]:
+        check(lambda T, F, c: T.where(c, a, b), cond, tol=EXACT)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_clone(dtype):
     a = randn(3, 4, dtype=dtype)

@@ -309,6 +309,8 @@ def where(condition, a, b):
         except ValueError:
             raise broadcast_error(x, y) from None
         raise broadcast_error(cond, np.empty(shape)) from None
+    if out.dtype == np.float64 and not isinstance(x, np.ndarray) and not isinstance(y, np.ndarray):
+        out = out.astype(dtypes.default_float)            # where(c, 1.0, 0.0): two numbers, torch's float32
     return _result(out, "where", (ta, tb), lambda g: (np.where(cond, g, 0), np.where(cond, 0, g)))
 
 
