@@ -52,7 +52,11 @@ def main(argv=None):
     except (nn_data.NamesNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        print(f"error: cannot use --out {args.out} as the output directory: {e}", file=sys.stderr)
+        return 2
     rng = np.random.default_rng(args.seed)
     model = MLP(n_hidden=args.hidden, generator=rng, dtype=args.dtype)
     print(f"MLP: {model.num_parameters():,} parameters ({args.dtype}); training on "

@@ -21,6 +21,13 @@ from .modules import BatchNorm1d, Sequential, _rng
 from .optim import SGD
 
 
+def _seeded(generator):
+    """A numpy Generator from a seed, a numpy Generator, a tinytape.Generator or None (fresh)."""
+    if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
+        return np.random.default_rng(generator)
+    return _rng(generator)
+
+
 def lecture_lr(step, steps, lr=0.1, lr_final=0.01):
     """The lecture's schedule: `lr = 0.1 if i < 100000 else 0.01` for 200,000 steps, i.e. the
     final rate from half the steps on."""
@@ -76,7 +83,7 @@ class History:
 
 
 def fit(model, X, Y, steps, *, batch_size=32, lr=0.1, lr_final=0.01, generator=None,
-          batches=None, progress=False):
+        batches=None, progress=False):
     """SGD on minibatches with the lecture's schedule (lr, then lr_final from steps // 2 on).
 
     Minibatch i is `ix = generator.integers(0, len(X), batch_size)`, `X[ix], Y[ix]` (a numpy
@@ -90,7 +97,7 @@ def fit(model, X, Y, steps, *, batch_size=32, lr=0.1, lr_final=0.01, generator=N
         raise ValueError(f"steps must be at least 1, got {steps}")
     if batches is None and batch_size < 2:
         raise ValueError(f"batch_size must be at least 2 (batchnorm needs two examples), got {batch_size}")
-    rng = np.random.default_rng(generator) if isinstance(generator, (int, np.integer)) else _rng(generator)
+    rng = _seeded(generator)
     batches = iter(batches) if batches is not None else None
     n = X.shape[0]
     opt = SGD(model.parameters(), lr)
@@ -194,7 +201,7 @@ def split_losses(model, data):
 def sample(model, n=20, *, generator=None, block_size=None, max_len=50):
     """n names drawn from the model (eval mode, no grad): start from '...', draw the next character
     from softmax(logits) with `generator`, stop at '.' (not included) or after max_len letters."""
-    rng = np.random.default_rng(generator) if isinstance(generator, (int, np.integer)) else _rng(generator)
+    rng = _seeded(generator)
     block_size = block_size or getattr(model, "block_size", None)
     if not block_size:
         raise ValueError("sample needs block_size (the model has no block_size attribute)")

@@ -290,6 +290,14 @@ def test_the_command_says_how_to_provide_names(tmp_path, capsys, monkeypatch):
     assert list((tmp_path / "xdg" / "tinytape").iterdir()) == []
 
 
+@needs_names
+def test_the_command_refuses_an_output_path_that_is_a_file(tmp_path, capsys):
+    taken = tmp_path / "file"
+    taken.write_text("mine")
+    assert cli.main(["--names", str(NAMES), "--quick", "--out", str(taken)]) == 2
+    assert "cannot use --out" in capsys.readouterr().err and taken.read_text() == "mine"
+
+
 @pytest.mark.parametrize("args, match", [(["--steps", "0"], "--steps must be at least 1"),
                                          (["--hidden", "-3"], "--hidden must be at least 1"),
                                          (["--batch-size", "1"], "--batch-size must be at least 2"),
