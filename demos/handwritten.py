@@ -2,27 +2,22 @@
 
 This is the reference a tape engine is measured against: the same forward pass, the fused
 cross-entropy and batchnorm backward formulas of exercises 2 and 3, and the SGD update, written
-as a learner writes them. `demos.exercise4` trains it side by side with the tape; `demos.bench`
+as a learner writes them. Only the init comes from nn (nn.lecture_init, shared with nn.MLP); the
+step itself uses numpy alone. `demos.exercise4` trains it side by side with the tape; `demos.bench`
 times it against tinytape and torch.
 """
 import numpy as np
 
-NAMES = ("C", "W1", "b1", "W2", "b2", "bngain", "bnbias")
+from nn.model import LECTURE_NAMES, lecture_init
+
+NAMES = LECTURE_NAMES                       # ("C", "W1", "b1", "W2", "b2", "bngain", "bnbias")
 
 
 def init_params(rng, vocab_size=27, n_embd=10, block_size=3, n_hidden=200, dtype=np.float32):
-    """The lecture's non-standard init, drawn from a numpy Generator."""
-    fan_in = n_embd * block_size
-    p = {
-        "C": rng.standard_normal((vocab_size, n_embd)),
-        "W1": rng.standard_normal((fan_in, n_hidden)) * (5 / 3) / fan_in**0.5,
-        "b1": rng.standard_normal(n_hidden) * 0.1,
-        "W2": rng.standard_normal((n_hidden, vocab_size)) * 0.1,
-        "b2": rng.standard_normal(vocab_size) * 0.1,
-        "bngain": rng.standard_normal((1, n_hidden)) * 0.1 + 1.0,
-        "bnbias": rng.standard_normal((1, n_hidden)) * 0.1,
-    }
-    return {k: v.astype(dtype) for k, v in p.items()}
+    """The lecture's non-standard init, drawn from a numpy Generator: nn.lecture_init (the init
+    nn.MLP uses, so both start from the same arrays), with this module's argument order."""
+    return lecture_init(rng, vocab_size=vocab_size, block_size=block_size, n_embd=n_embd,
+                        n_hidden=n_hidden, dtype=dtype)
 
 
 def forward_backward(p, Xb, Yb):
