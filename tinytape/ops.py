@@ -331,6 +331,29 @@ def cast(x, dtype):
 
 
 # ---------------------------------------------------------------------------------- reductions
+ACCURATE_FROM = 1024
+
+
+def forward_sum(data, axes, keepdims, count):
+    """data.sum(axes) for a forward pass that reduces `count` elements into each result.
+
+    numpy adds along a non-contiguous axis one row at a time, so a float32 sum's error grows with
+    the count (2.4e-5 relative for the mean of 182,625 rows; torch: 3e-7). From ACCURATE_FROM terms
+    on, float32 is accumulated in float64 and rounded once. Below (every sum of a batch-32 step) it
+    is the plain numpy sum, bit-identical to a learner's. Backward rules never use this: they stay
+    the lecture's numpy expressions."""
+    if count >= ACCURATE_FROM and data.dtype == np.float32:
+        return data.sum(axis=axes, keepdims=keepdims, dtype=np.float64).astype(np.float32)
+    return data.sum(axis=axes, keepdims=keepdims)
+
+
+def _count(shape, axes):
+    n = 1
+    for a in axes:
+        n *= shape[a]
+    return n
+
+
 def _expand(g, axes, keepdim):
     """g with the reduced axes back as size-1 dims, ready to broadcast over the input."""
     return g if keepdim else np.expand_dims(g, axes)
@@ -340,7 +363,7 @@ def sum(x, dim=None, keepdim=False):
     """Sum over dims: dx = g copied along them  (lecture: `dcounts += ones_like(counts) * dcounts_sum`)."""
     data = x.data
     axes = norm_dims(dim, data.ndim)
-    out = data.sum(axis=axes, keepdims=keepdim)
+    out = forward_sum(data, axes, keepdim, _count(data.shape, axes))
     return _result(out, "sum", (x,), lambda g: (np.broadcast_to(_expand(g, axes, keepdim), data.shape),))
 
 
@@ -351,9 +374,9 @@ def mean(x, dim=None, keepdim=False):
         raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a floating point "
                            f"or complex dtype. Got: {dtypes.TORCH_NAMES.get(data.dtype, data.dtype)}")
     axes = norm_dims(dim, data.ndim)
-    n = int(np.prod([data.shape[a] for a in axes]))
+    n = _count(data.shape, axes)
     with np.errstate(invalid="ignore", divide="ignore"):               # an empty mean is nan
-        out = data.sum(axis=axes, keepdims=keepdim) / n
+        out = forward_sum(data, axes, keepdim, n) / n
     return _result(out, "mean", (x,), lambda g: (np.broadcast_to(_expand(g, axes, keepdim) / n, data.shape),))
 
 
@@ -362,14 +385,14 @@ def var(x, dim=None, correction=1, keepdim=False):
     dx = 2 / (N - correction) * (x - mean) * g."""
     data = x.data
     axes = norm_dims(dim, data.ndim)
-    n = int(np.prod([data.shape[a] for a in axes]))
+    n = _count(data.shape, axes)
     if data.dtype.kind != "f":
         raise RuntimeError("std and var only support floating point and complex dtypes")
     # N <= correction, as torch: the forward divides by max(0, N - correction) (inf or nan), the
     # backward by N - correction itself (inf when they are equal)
     with np.errstate(invalid="ignore", divide="ignore"):
-        diff = data - data.sum(axis=axes, keepdims=True) / n
-        out = (diff * diff).sum(axis=axes, keepdims=keepdim) / (n - correction if n > correction else 0)
+        diff = data - forward_sum(data, axes, True, n) / n
+        out = forward_sum(diff * diff, axes, keepdim, n) / (n - correction if n > correction else 0)
     scale = 2.0 / (n - correction) if n != correction else float("inf")
 
     def backward(g):
