@@ -139,9 +139,10 @@ def embedding(input, weight):
         raise IndexError(f"index out of range in self: embedding indices must be in [0, {table.shape[0] - 1}], "
                          f"got {idx.min() if idx.min() < 0 else idx.max()}")
     out = table[idx]
+    shape, dtype = table.shape, table.dtype               # not the table: an SGD update may write it
 
     def backward(g):
-        dweight = np.zeros_like(table)
+        dweight = np.zeros(shape, dtype)
         np.add.at(dweight, idx, g)
         return (dweight,)
     return _result(out, "embedding", (weight,), backward)

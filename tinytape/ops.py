@@ -363,8 +363,9 @@ def sum(x, dim=None, keepdim=False):
     """Sum over dims: dx = g copied along them  (lecture: `dcounts += ones_like(counts) * dcounts_sum`)."""
     data = x.data
     axes = norm_dims(dim, data.ndim)
-    out = forward_sum(data, axes, keepdim, _count(data.shape, axes))
-    return _result(out, "sum", (x,), lambda g: (np.broadcast_to(_expand(g, axes, keepdim), data.shape),))
+    shape = data.shape                                    # the rule keeps the shape, not the data
+    out = forward_sum(data, axes, keepdim, _count(shape, axes))
+    return _result(out, "sum", (x,), lambda g: (np.broadcast_to(_expand(g, axes, keepdim), shape),))
 
 
 def mean(x, dim=None, keepdim=False):
@@ -377,7 +378,8 @@ def mean(x, dim=None, keepdim=False):
     n = _count(data.shape, axes)
     with np.errstate(invalid="ignore", divide="ignore"):               # an empty mean is nan
         out = forward_sum(data, axes, keepdim, n) / n
-    return _result(out, "mean", (x,), lambda g: (np.broadcast_to(_expand(g, axes, keepdim) / n, data.shape),))
+    shape = data.shape
+    return _result(out, "mean", (x,), lambda g: (np.broadcast_to(_expand(g, axes, keepdim) / n, shape),))
 
 
 def var(x, dim=None, correction=1, keepdim=False):
@@ -403,6 +405,18 @@ def var(x, dim=None, correction=1, keepdim=False):
     return _result(out, "var", (x,), backward)
 
 
+def std(x, dim=None, correction=1, keepdim=False):
+    """sqrt(var): dx = var's rule applied to g / (2 * out), and 0 where out is 0 (constant data:
+    torch's convention, where the chain through ** 0.5 would give 0 * inf = nan)."""
+    v = var(x, dim, correction, keepdim)
+    out = np.sqrt(v.data)
+
+    def backward(g):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (np.where(out == 0, 0, g / (2 * out)),)
+    return _result(out, "std", (v,), backward)
+
+
 MaxResult = namedtuple("max", ["values", "indices"])
 MinResult = namedtuple("min", ["values", "indices"])
 
@@ -426,9 +440,10 @@ def _extreme(x, dim, keepdim, name, arg, result):
         raise IndexError(f"{name}(): Expected reduction dim {axis} to have non-zero size.")
     idx = np.expand_dims(arg(data, axis=axis), axis)      # the first extreme, as torch.max(x, dim)
     values = np.take_along_axis(data, idx, axis)          # (idx keeps the reduced dim: the rule needs it)
+    shape, dtype = data.shape, data.dtype
 
     def backward(g):                                      # one-hot to the returned index
-        dx = np.zeros_like(data)                          # (lecture: `one_hot(...indices) * dlogit_maxes`)
+        dx = np.zeros(shape, dtype)                       # (lecture: `one_hot(...indices) * dlogit_maxes`)
         np.put_along_axis(dx, idx, _expand(g, (axis,), keepdim), axis)
         return (dx,)
     indices = idx if keepdim else idx.squeeze(axis)
@@ -471,7 +486,8 @@ def reshape(x, shape):
         out = data.reshape(shape)
     except ValueError:
         raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {data.size}") from None
-    return _result(out, "view", (x,), lambda g: (g.reshape(data.shape),))
+    back = data.shape
+    return _result(out, "view", (x,), lambda g: (g.reshape(back),))
 
 
 def flatten(x, start_dim=0, end_dim=-1):
@@ -625,16 +641,17 @@ def getitem(x, index):
         out = data[idx]
     except IndexError as e:
         raise _index_error(e, data) from None
+    shape, dtype = data.shape, data.dtype
     if not _advanced(idx):                                # slices, ints, None: each element read once
 
         def backward(g):
-            dx = np.zeros_like(data)
+            dx = np.zeros(shape, dtype)
             dx[idx] = g
             return (dx,)
     else:                                                 # where each output element came from:
         def backward(g):                                  # the same index applied to positions
-            dx = np.zeros_like(data)
-            where = np.arange(data.size).reshape(data.shape)[idx]
+            dx = np.zeros(shape, dtype)                   # (C order: dx.reshape(-1) is a view of it)
+            where = np.arange(dx.size).reshape(shape)[idx]
             np.add.at(dx.reshape(-1), where.reshape(-1), np.broadcast_to(g, where.shape).reshape(-1))
             return (dx,)
     return _result(out, "index", (x,), backward)
@@ -659,6 +676,7 @@ def setitem(x, index, value):
         raise _index_error(e, x.data) from None
     except ValueError:
         raise expand_error(np.shape(v), x.data[idx].shape) from None
+    tape.written(x)                                       # a graph that saved x's data is stale now
 
 
 def inplace(x, other, ufunc):
@@ -680,6 +698,7 @@ def inplace(x, other, ufunc):
         got = dtypes.default_float if ufunc is np.divide and got.kind != "f" else got
         raise RuntimeError(f"result type {dtypes.TORCH_NAMES.get(np.dtype(got), got)} can't be cast to the "
                            f"desired output type {dtypes.TORCH_NAMES.get(x.data.dtype, x.data.dtype)}") from None
+    tape.written(x)                                       # a graph that saved x's data is stale now
     return x
 
 

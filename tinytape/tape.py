@@ -21,6 +21,7 @@ import weakref
 
 import numpy as np
 
+from . import dtypes
 from .shapes import sum_to
 
 _enabled = True          # grad mode
@@ -112,6 +113,64 @@ def clear():
     _tape.clear()
 
 
+# ---------------------------------------------------------------------------------- in-place writes
+MODIFIED = "one of the variables needed for gradient computation has been modified by an inplace operation"
+
+
+def written(t):
+    """An in-place tensor op (x += y, x[i] = v) has just written t's data. Every live entry whose
+    rule saved an array sharing that memory (t itself, a view of it, the data it was detached
+    from) would now compute a wrong gradient: its rule is replaced by one that raises torch's error
+    when backward reaches it. torch counts versions and compares them at backward; the effect is
+    the same, at no cost on the hot path (only in-place tensor ops call this). Entries that saved
+    nothing of t (add, a constant's shape) stay valid, as in torch. Writes through `.data` are not
+    seen, as in torch."""
+    data = t.data
+    for r in _tape:
+        out = r()
+        if out is None:
+            continue
+        name, inputs, rule = out._node
+        if rule is not None and _saves(rule, data):
+            out._node = (name, inputs, _stale(name, data))
+
+
+def _saves(rule, data):
+    """Whether a rule's closure holds an array (or a tensor, or a tuple of them) sharing data's memory."""
+    for cell in rule.__closure__ or ():
+        try:
+            v = cell.cell_contents
+        except ValueError:                              # a cell not yet filled
+            continue
+        if _shares(v, data):
+            return True
+    return False
+
+
+def _shares(v, data):
+    if type(v) in (tuple, list):
+        return any(_shares(e, data) for e in v)
+    if hasattr(v, "_node"):                             # a tensor (matmul's rule holds its operands)
+        v = v.data
+    if not isinstance(v, np.ndarray) or not np.may_share_memory(v, data):
+        return False
+    try:
+        return bool(np.shares_memory(v, data, max_work=100_000))
+    except np.exceptions.TooHardError:
+        return True
+
+
+def _stale(name, data):
+    kind = dtypes.TORCH_NAMES.get(data.dtype, str(data.dtype))
+    message = (f"{MODIFIED}: [tinytape.{kind}Tensor {list(data.shape)}], saved by {name}, was written in "
+               f"place after {name} was recorded. Run the forward pass again after the update (in-place "
+               f"tensor ops and item assignment are tracked; writes through .data are not, as in torch).")
+
+    def stale(g):
+        raise RuntimeError(message)
+    return stale
+
+
 # ---------------------------------------------------------------------------------- backward
 def backward(root, seed, retain_graph=False):
     """Backpropagate `seed` (an array of root's shape and dtype) from `root` through the tape."""
@@ -126,27 +185,28 @@ def backward(root, seed, retain_graph=False):
     done = []                                           # (tensor, gradient) of processed entries
     kept = []                                           # live entries walked past, not processed
     i = len(_tape)
-    while pending and i:
-        i -= 1
-        t = _tape[i]()
-        if t is None:
-            continue
-        item = pending.pop(id(t), None)
-        if item is None:
-            kept.append(_tape[i])
-            continue
-        name, inputs, rule = t._node
-        if rule is None:
-            raise RuntimeError(FREED)
-        grads = rule(item[1])
-        for u, g in zip(inputs, grads):
-            if g is None or u is None or not u._rg:
+    with np.errstate(all="ignore"):                     # inf * 0 in a rule is nan, silently, as in torch
+        while pending and i:
+            i -= 1
+            t = _tape[i]()
+            if t is None:
                 continue
-            g = _fit(g, u.data)
-            into = leaves if u._node is None else pending
-            prev = into.get(id(u))
-            into[id(u)] = (u, g if prev is None else _add(prev[1], g))
-        done.append(item)
+            item = pending.pop(id(t), None)
+            if item is None:
+                kept.append(_tape[i])
+                continue
+            name, inputs, rule = t._node
+            if rule is None:
+                raise RuntimeError(FREED)
+            grads = rule(item[1])
+            for u, g in zip(inputs, grads):
+                if g is None or u is None or not u._rg:
+                    continue
+                g = _fit(g, u.data)
+                into = leaves if u._node is None else pending
+                prev = into.get(id(u))
+                into[id(u)] = (u, g if prev is None else _add(prev[1], g))
+            done.append(item)
     if pending:                                         # reached tensors whose entry is gone
         raise RuntimeError(FREED)
     _commit(done, leaves, retain_graph)

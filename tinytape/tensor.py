@@ -274,8 +274,7 @@ class Tensor:
         return ops.var(self, dim, _correction(unbiased, correction), keepdim if keepdims is None else keepdims)
 
     def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None, keepdims=None):
-        return ops.var(self, dim, _correction(unbiased, correction),
-                       keepdim if keepdims is None else keepdims) ** 0.5
+        return ops.std(self, dim, _correction(unbiased, correction), keepdim if keepdims is None else keepdims)
 
     def max(self, dim=None, keepdim=False, *, keepdims=None):
         return ops.max(self, dim, keepdim if keepdims is None else keepdims)
