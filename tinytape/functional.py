@@ -6,7 +6,7 @@ and batch_norm (exercise 3's one-line formula) for the `nn` layers.
 """
 import numpy as np
 
-from . import ops
+from . import dtypes, ops
 from .ops import _result, forward_sum
 from .shapes import norm_dim
 from .tensor import Tensor, _make
@@ -56,10 +56,15 @@ def _class_targets(target, n, c, what):
     """Integer class indices as a numpy array, checked against torch's rules (no -1 wrapping)."""
     t = target.data if isinstance(target, Tensor) else np.asarray(target)
     if t.dtype.kind not in "iu":
-        raise RuntimeError(f"{what}: expected target of integer dtype (class indices), but got {t.dtype}")
-    if t.shape != ((n,) if n is not None else ()):
-        raise ValueError(f"Expected input batch_size ({n}) to match target batch_size "
-                         f"({t.shape[0] if t.ndim else 'a 0-d target'}).")
+        raise RuntimeError(f"{what}: expected target of integer dtype (class indices), but got {t.dtype} "
+                           f"(class probabilities are not supported)")
+    if t.ndim > 1:
+        raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
+    if n is None:                                         # (C,) logits: a 0-d target, or one of size 1
+        if t.shape not in ((), (1,)):
+            raise ValueError(f"For 1D input, 1D target must have size 1, but got target size: {t.shape[0]}")
+    elif t.shape != (n,):
+        raise ValueError(f"Expected input batch_size ({n}) to match target batch_size ({t.shape[0] if t.ndim else 0}).")
     if t.size and (t.min() < 0 or t.max() >= c):
         bad = t[(t < 0) | (t >= c)].flat[0]
         raise IndexError(f"Target {bad} is out of bounds.")
@@ -86,7 +91,10 @@ def cross_entropy(input, target, reduction="mean"):
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         shifted = logits - logits.max(axis=1, keepdims=True)
         losses = np.log(np.exp(shifted).sum(axis=1)) - shifted[rows, t]
-    out = losses.sum() if reduction == "sum" else losses.mean() if reduction == "mean" else losses
+    if reduction == "mean" and n == 0:                   # an empty batch: nan, as torch (np.mean warns)
+        out = np.float64("nan")
+    else:
+        out = losses.sum() if reduction == "sum" else losses.mean() if reduction == "mean" else losses
     if single and reduction == "none":
         out = out[0]
 
@@ -178,11 +186,16 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     x = input.data
     if x.ndim != 2:
         raise ValueError(f"expected 2D input (got {x.ndim}D input)")
+    if x.dtype.kind != "f":
+        raise NotImplementedError(f'"batch_norm" not implemented for \'{dtypes.TORCH_NAMES.get(x.dtype, x.dtype)}\'')
     n, c = x.shape
     for name, p in (("weight", weight), ("bias", bias), ("running_mean", running_mean), ("running_var", running_var)):
         if p is not None and int(np.size(_stat(p))) != c:
             raise RuntimeError(f"batch_norm: {name} should have {c} elements (one per feature), "
                                f"got shape {tuple(np.shape(_stat(p)))}")
+        if p is not None and _stat(p).dtype != x.dtype:               # as torch: no silent promotion
+            raise RuntimeError(f"mixed dtype (CPU): all inputs must share same datatype. (input is {x.dtype}, "
+                               f"{name} is {_stat(p).dtype})")
     if not training:
         rm, rv = _stat(running_mean), _stat(running_var)
         if rm is None or rv is None:
@@ -191,8 +204,12 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         if weight is not None:
             out = ops.mul(weight, out)
         return out if bias is None else ops.add(out, bias)
-    if n < 2:
+    if n == 1:
         raise ValueError(f"Expected more than 1 value per channel when training, got input size {(n, c)}")
+    if n == 0:                                            # as torch: an empty batch, an empty result,
+        zero = np.zeros((1, c), x.dtype)                  # zero gradients, statistics left alone
+        return _result(np.zeros((0, c), x.dtype), "batch_norm", (input, weight, bias),
+                       lambda g: (np.zeros((0, c), zero.dtype), zero, zero))
     gain = 1.0 if weight is None else weight.data.reshape(1, c)
     shift = 0.0 if bias is None else bias.data.reshape(1, c)
     mean = 1 / n * forward_sum(x, 0, True, n)          # the plain x.sum(0) below 1024 rows

@@ -10,6 +10,7 @@ so that a learner's hand-written numpy and the tape agree to the last bit. Rules
 - are first order, in raw numpy: there is no double backward.
 Conventions are torch's and stand beside the rule they belong to.
 """
+import builtins
 from collections import namedtuple
 
 import numpy as np
@@ -485,6 +486,9 @@ def reshape(x, shape):
     try:
         out = data.reshape(shape)
     except ValueError:
+        if data.size == 0 and -1 in shape:
+            raise RuntimeError(f"cannot reshape tensor of 0 elements into shape {list(shape)} because the "
+                               f"unspecified dimension size -1 can be any value and is ambiguous") from None
         raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {data.size}") from None
     back = data.shape
     return _result(out, "view", (x,), lambda g: (g.reshape(back),))
@@ -623,12 +627,44 @@ def _advanced(idx):
     return any(isinstance(i, np.ndarray) for i in idx) if isinstance(idx, tuple) else isinstance(idx, np.ndarray)
 
 
-def _index_error(e, data):
-    """numpy's IndexError in torch's words ("axis" is a "dimension"; too many indices)."""
+def _index_error(e, data, index):
+    """numpy's IndexError in torch's words ("axis" is a "dimension"; too many indices; masks)."""
     msg = str(e)
     if msg.startswith("too many indices"):
         return IndexError(f"too many indices for tensor of dimension {data.ndim}")
+    if msg.startswith("boolean index did not match"):
+        return IndexError(_mask_error(data.shape, index) or msg.replace("axis", "dimension"))
     return IndexError(msg.replace("axis", "dimension"))
+
+
+def _mask_error(shape, index):
+    """torch's words for a bool mask that does not fit the dims it indexes. torch applies integer
+    indices first, so it names the shape that is left (a None there is a dim of size 1)."""
+    parts = [_index_part(p) for p in (index if isinstance(index, tuple) else (index,))]
+    width = [p.ndim if isinstance(p, np.ndarray) and p.dtype.kind == "b" else 0 if p is None or p is Ellipsis
+             else 1 for p in parts]
+    rest, masks, d = [], [], 0
+    for p, w in zip(parts, width):
+        if p is Ellipsis:
+            k = len(shape) - builtins.sum(width)
+            rest += shape[d:d + k]
+            d += k
+        elif p is None:
+            rest.append(1)
+        elif isinstance(p, (int, np.integer)) or (isinstance(p, np.ndarray) and p.ndim == 0 and p.dtype.kind != "b"):
+            d += 1                                        # selected away before the mask is applied
+        else:
+            if w and isinstance(p, np.ndarray) and p.dtype.kind == "b":
+                masks.append((p, len(rest)))
+            rest += shape[d:d + w]
+            d += w
+    rest += shape[d:]                                     # dims after the last index are kept whole
+    for mask, at in masks:
+        for j, m in enumerate(mask.shape):
+            if at + j >= len(rest) or rest[at + j] != m:
+                return (f"The shape of the mask {list(mask.shape)} at index {j} does not match the shape of the "
+                        f"indexed tensor {list(rest)} at index {at + j}")
+    return None
 
 
 def getitem(x, index):
@@ -640,7 +676,7 @@ def getitem(x, index):
     try:
         out = data[idx]
     except IndexError as e:
-        raise _index_error(e, data) from None
+        raise _index_error(e, data, index) from None
     shape, dtype = data.shape, data.dtype
     if not _advanced(idx):                                # slices, ints, None: each element read once
 
@@ -673,7 +709,7 @@ def setitem(x, index, value):
     try:
         x.data[idx] = v
     except IndexError as e:
-        raise _index_error(e, x.data) from None
+        raise _index_error(e, x.data, index) from None
     except ValueError:
         raise expand_error(np.shape(v), x.data[idx].shape) from None
     tape.written(x)                                       # a graph that saved x's data is stale now

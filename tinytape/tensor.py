@@ -40,7 +40,9 @@ class Tensor:
         if g is not None:
             if isinstance(g, Tensor):
                 g = g.data
-            g = np.asarray(g)
+            elif not isinstance(g, np.ndarray):
+                raise TypeError(f"assigned grad expected to be a Tensor, a numpy array or None but got grad "
+                                f"of type {type(g).__name__}")
             if g.shape != self.data.shape:
                 raise RuntimeError(f"attempting to assign a gradient of size '{list(g.shape)}' to a tensor of "
                                    f"size '{list(self.data.shape)}'. Please ensure that the gradient and the "
@@ -342,13 +344,44 @@ def _array(data, dtype):
         try:
             arr = np.array(data, dtype=dtype)
         except ValueError as e:
-            raise ValueError(f"tensor data is ragged or not numeric: {e}") from None
-        if dtype is None and arr.dtype == np.float64:
-            arr = arr.astype(dtypes.default_float)
+            raise ValueError(_ragged(data) or f"tensor data is ragged or not numeric: {e}") from None
+        if dtype is None and arr.dtype == np.float64 and not _has_float64(data):
+            arr = arr.astype(dtypes.default_float)         # Python floats: float32; a float64 element wins
     if arr.dtype.kind == "O":
         raise TypeError(f"tensor data must be numbers, got objects of type "
                         f"{type(arr.flat[0]).__name__ if arr.size else 'object'}")
     return arr
+
+
+def _has_float64(data):
+    """Whether nested lists hold a float64 element (np.float64, a float64 array or tensor): torch then
+    makes the whole tensor float64, as it promotes the elements' dtypes."""
+    if isinstance(data, (list, tuple)):
+        return any(_has_float64(e) for e in data)
+    dt = getattr(data, "dtype", None)
+    return isinstance(dt, np.dtype) and dt == dtypes.float64        # (np.dtype(None) is float64)
+
+
+def _ragged(data):
+    """torch's words for nested lists of uneven lengths: the shape is read along the first
+    elements, and the first list of another length is named (None if that is not the problem)."""
+    shape, d = [], data
+    while isinstance(d, (list, tuple)):
+        shape.append(len(d))
+        d = d[0] if len(d) else None
+
+    def walk(seq, dim):
+        if dim >= len(shape):
+            return None
+        if len(seq) != shape[dim]:
+            return f"expected sequence of length {shape[dim]} at dim {dim} (got {len(seq)})"
+        for e in seq:
+            if isinstance(e, (list, tuple)):
+                found = walk(e, dim + 1)
+                if found:
+                    return found
+        return None
+    return walk(data, 0) if isinstance(data, (list, tuple)) else None
 
 
 def tensor(data, dtype=None, requires_grad=False):
