@@ -13,6 +13,7 @@ Differences from torch, on purpose:
 - There is no Parameter class: `Parameter(x)` returns a tinytape tensor that requires grad.
 - BatchNorm1d takes `unbiased=True` for the lecture's normalisation with Bessel's correction.
 """
+import math
 from collections import OrderedDict
 
 import numpy as np
@@ -234,8 +235,8 @@ class Flatten(Module):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x):
-        if self.start_dim == 1 and self.end_dim == -1 and x.ndim >= 2:
-            return ops.reshape(x, (x.shape[0], -1))
+        if self.start_dim == 1 and self.end_dim == -1 and x.ndim >= 2:    # (n, -1) would be ambiguous
+            return ops.reshape(x, (x.shape[0], math.prod(x.shape[1:])))   # for an empty batch
         return ops.flatten(x, self.start_dim, self.end_dim)
 
     def extra_repr(self):

@@ -33,6 +33,8 @@ def softmax(x, dim=None):
     axis = _dim_for(data, dim)
     if axis is None:
         return _result(np.ones_like(data), "softmax", (x,), lambda g: (np.zeros_like(g),))
+    if data.shape[axis] == 0:                             # nothing to normalise: empty, as torch
+        return _result(data.copy(), "softmax", (x,), lambda g: (np.zeros_like(g),))
     out = _softmax(data, axis)
     return _result(out, "softmax", (x,), lambda g: (out * (g - (g * out).sum(axis=axis, keepdims=True)),))
 
@@ -43,6 +45,8 @@ def log_softmax(x, dim=None):
     axis = _dim_for(data, dim)
     if axis is None:
         return _result(np.zeros_like(data), "log_softmax", (x,), lambda g: (np.zeros_like(g),))
+    if data.shape[axis] == 0:
+        return _result(data.copy(), "log_softmax", (x,), lambda g: (np.zeros_like(g),))
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         shifted = data - data.max(axis=axis, keepdims=True)
         out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))

@@ -342,7 +342,10 @@ def _array(data, dtype):
         arr = np.array(data, dtype=dtype)                  # a copy, as torch.tensor copies
     else:
         try:
-            arr = np.array(data, dtype=dtype)
+            try:
+                arr = np.array(data, dtype=dtype)
+            except TypeError:                              # 0-d tensors in a list: numpy asks their len()
+                arr = np.array(_unwrap(data), dtype=dtype)
         except ValueError as e:
             raise ValueError(_ragged(data) or f"tensor data is ragged or not numeric: {e}") from None
         if dtype is None and arr.dtype == np.float64 and not _has_float64(data):
@@ -351,6 +354,13 @@ def _array(data, dtype):
         raise TypeError(f"tensor data must be numbers, got objects of type "
                         f"{type(arr.flat[0]).__name__ if arr.size else 'object'}")
     return arr
+
+
+def _unwrap(data):
+    """Nested lists with each tensor replaced by its array."""
+    if isinstance(data, (list, tuple)):
+        return [_unwrap(e) for e in data]
+    return data.data if isinstance(data, Tensor) else data
 
 
 def _has_float64(data):
