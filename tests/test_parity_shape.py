@@ -116,6 +116,15 @@ def test_stack(dim, dtype):
     check(lambda T, F, x, y: T.stack([x, y, x], dim=dim), xs[0], NoGrad(xs[1]), tol=EXACT)
 
 
+@pytest.mark.parametrize("dtypes", [(np.float32, np.float64), (np.int64, np.float32), (np.float64, np.int32),
+                                    (np.bool_, np.float32)], ids=str)
+def test_cat_and_stack_promote_like_torch(dtypes):
+    a = randn(2, 3, seed=1).astype(dtypes[0])
+    b = randn(2, 3, seed=2).astype(dtypes[1])
+    check(lambda T, F, x, y: T.cat([x, y], 1), a, b, tol=EXACT)
+    check(lambda T, F, x, y: T.stack([y, x]), a, b, tol=EXACT)
+
+
 def test_stack_of_zero_dim_tensors():
     xs = [randn(dtype=np.float64, seed=i) for i in range(4)]
     check(lambda T, F, *xs: T.stack(xs), *xs, tol=EXACT)

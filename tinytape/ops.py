@@ -519,11 +519,21 @@ def cat(tensors, dim=0):
     if axis is None:
         raise RuntimeError("zero-dimensional tensor cannot be concatenated")
     try:
-        out = np.concatenate([t.data for t in ts], axis=axis)
+        out = np.concatenate(_same_dtype(ts), axis=axis)
     except ValueError:
         raise _cat_error(ts, axis) from None
     cuts = np.cumsum([t.data.shape[axis] for t in ts])[:-1]
     return _result(out, "cat", tuple(ts), lambda g: tuple(np.split(g, cuts, axis=axis)))
+
+
+def _same_dtype(ts):
+    """The tensors' arrays in their common dtype by torch's promotion (int64 with float32 is
+    float32, where numpy would make float64)."""
+    dt = ts[0].data.dtype
+    for t in ts[1:]:
+        if t.data.dtype != dt:
+            dt = dtypes.result_type(dt, 1, t.data.dtype, 1)
+    return [t.data if t.data.dtype == dt else t.data.astype(dt) for t in ts]
 
 
 def _cat_error(ts, axis):
@@ -550,7 +560,7 @@ def stack(tensors, dim=0):
         raise IndexError(f"Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], but got {dim})")
     axis = dim % ndim
     try:
-        out = np.stack([t.data for t in ts], axis=axis)
+        out = np.stack(_same_dtype(ts), axis=axis)
     except ValueError:
         k = next(k for k, t in enumerate(ts) if t.data.shape != ts[0].data.shape)
         raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(ts[0].data.shape)} at "
