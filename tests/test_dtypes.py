@@ -11,7 +11,7 @@ from harness import np_dtype
 
 DTYPES = ["bool", "uint8", "int8", "int16", "int32", "int64", "float32", "float64"]
 OPS = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
-       "div": lambda a, b: a / b}
+       "div": lambda a, b: a / b, "lt": lambda a, b: a < b, "eq": lambda a, b: a == b}
 
 
 def _value(dtype, ndim):
