@@ -163,10 +163,15 @@ def pow(x, p):
     if not isinstance(p, (int, float)):
         raise TypeError(f"unsupported exponent type: {type(p).__name__}")
     data = x.data
-    if data.dtype.kind != "f" and (isinstance(p, float) or p < 0):
-        data = data.astype(dtypes.default_float)
+    if data.dtype.kind != "f":                            # integer and bool tensors, as torch's:
+        dt = dtypes.result_type(data.dtype, data.ndim, np.result_type(p), None)   # float p: float32
+        if dt.kind != "f" and p < 0:
+            raise RuntimeError("Integers to negative integer powers are not allowed.")
+        data = data.astype(dt, copy=False)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         out = data ** p
+    if out.dtype != data.dtype:                           # bool ** True: numpy's int8, torch's bool
+        out = out.astype(data.dtype)
 
     def backward(g):
         if p == 0:
@@ -179,10 +184,16 @@ def pow(x, p):
 def rpow(x, base):
     """base ** x for a scalar base: dx = out * log(base) * g."""
     base = _constant(base)
-    data = x.data if x.data.dtype.kind == "f" else x.data.astype(dtypes.default_float)
+    data = x.data
+    dt = dtypes.result_type(np.result_type(base), None, data.dtype, data.ndim)   # 2 ** int tensor: int
+    if data.dtype != dt:
+        data = data.astype(dt)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         out = np.power(base, data)
-        log_base = np.log(np.asarray(base, dtype=data.dtype))
+    if dt.kind != "f":                                    # an integer result is outside the graph
+        return _make(out)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_base = np.log(np.asarray(base, dtype=dt))
     return _result(out, "rpow", (x,), lambda g: (out * log_base * g,))
 
 
@@ -227,16 +238,23 @@ def matmul(a, b):
 
 
 # ---------------------------------------------------------------------------------- elementwise
+def _real(x):
+    """x's data as floats: integer and bool tensors (which never require grad) become float32, as
+    torch's exp, log, tanh, sqrt, sigmoid give for them (numpy would give float64)."""
+    data = x.data
+    return data if data.dtype.kind == "f" else data.astype(dtypes.default_float)
+
+
 def exp(x):
     """e^x: dx = out * g, reusing the output  (lecture: `dnorm_logits = counts * dcounts`)."""
     with np.errstate(over="ignore"):
-        out = np.exp(x.data)
+        out = np.exp(_real(x))
     return _result(out, "exp", (x,), lambda g: (out * g,))
 
 
 def log(x):
     """log x: dx = (1 / x) * g  (lecture: `dprobs = (1.0 / probs) * dlogprobs`). log 0 = -inf."""
-    data = x.data
+    data = _real(x)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.log(data)
 
@@ -248,14 +266,14 @@ def log(x):
 
 def tanh(x):
     """tanh x: dx = (1 - out**2) * g, reusing the output  (lecture: `dhpreact = (1.0 - h**2) * dh`)."""
-    out = np.tanh(x.data)
+    out = np.tanh(_real(x))
     return _result(out, "tanh", (x,), lambda g: ((1.0 - out**2) * g,))
 
 
 def sqrt(x):
     """sqrt x: dx = g / (2 * out)."""
     with np.errstate(invalid="ignore"):
-        out = np.sqrt(x.data)
+        out = np.sqrt(_real(x))
 
     def backward(g):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -272,7 +290,7 @@ def relu(x):
 def sigmoid(x):
     """1 / (1 + e^-x): dx = out * (1 - out) * g."""
     with np.errstate(over="ignore"):
-        out = 1 / (1 + np.exp(-x.data))
+        out = 1 / (1 + np.exp(-_real(x)))
     return _result(out, "sigmoid", (x,), lambda g: (out * (1 - out) * g,))
 
 
@@ -287,6 +305,12 @@ def clamp(x, min=None, max=None):
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
     data = x.data
+    if data.dtype.kind != "f":                            # int tensor, float bound: float32, as torch
+        dt = data.dtype
+        for bound in (min, max):
+            if bound is not None:
+                dt = dtypes.result_type(dt, data.ndim, np.result_type(_constant(bound)), None)
+        data = data.astype(dt, copy=False)
     out = np.clip(data, min, max)
     inside = np.ones(data.shape, dtype=bool)
     if min is not None:
@@ -365,7 +389,10 @@ def sum(x, dim=None, keepdim=False):
     data = x.data
     axes = norm_dims(dim, data.ndim)
     shape = data.shape                                    # the rule keeps the shape, not the data
-    out = forward_sum(data, axes, keepdim, _count(shape, axes))
+    if data.dtype.kind == "f":
+        out = forward_sum(data, axes, keepdim, _count(shape, axes))
+    else:                                                 # integers and bools sum to int64, as torch's
+        out = data.sum(axis=axes, keepdims=keepdim, dtype=np.int64)
     return _result(out, "sum", (x,), lambda g: (np.broadcast_to(_expand(g, axes, keepdim), shape),))
 
 
@@ -561,11 +588,21 @@ def cat(tensors, dim=0):
     if axis is None:
         raise RuntimeError("zero-dimensional tensor cannot be concatenated")
     try:
-        out = np.concatenate([t.data for t in ts], axis=axis)
+        out = np.concatenate(_same_dtype(ts), axis=axis)
     except ValueError:
         raise _cat_error(ts, axis) from None
     cuts = np.cumsum([t.data.shape[axis] for t in ts])[:-1]
     return _result(out, "cat", tuple(ts), lambda g: tuple(np.split(g, cuts, axis=axis)))
+
+
+def _same_dtype(ts):
+    """The tensors' arrays in their common dtype by torch's promotion (int64 with float32 is
+    float32, where numpy would make float64)."""
+    dt = ts[0].data.dtype
+    for t in ts[1:]:
+        if t.data.dtype != dt:
+            dt = dtypes.result_type(dt, 1, t.data.dtype, 1)
+    return [t.data if t.data.dtype == dt else t.data.astype(dt) for t in ts]
 
 
 def _cat_error(ts, axis):
@@ -592,7 +629,7 @@ def stack(tensors, dim=0):
         raise IndexError(f"Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], but got {dim})")
     axis = dim % ndim
     try:
-        out = np.stack([t.data for t in ts], axis=axis)
+        out = np.stack(_same_dtype(ts), axis=axis)
     except ValueError:
         k = next(k for k, t in enumerate(ts) if t.data.shape != ts[0].data.shape)
         raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(ts[0].data.shape)} at "
@@ -616,15 +653,60 @@ def _index_part(i):
     return i
 
 
-def _index(index):
-    """A tensor index as numpy's: tensors, ranges and lists become integer (or bool) arrays."""
+def _is_int(i):
+    return (isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_))) or \
+        (isinstance(i, np.ndarray) and i.ndim == 0 and i.dtype.kind in "iu")
+
+
+class _Select:
+    """x[0, :, [1, 2]] as torch reads it: the integers select first, then the rest indexes what is
+    left. numpy counts an int beside an index array as one more index array and moves the indexed
+    dims to the front: (3, 2) for torch would be (2, 3), transposed, for numpy."""
+    __slots__ = ("first", "rest")
+
+    def __init__(self, idx):
+        first = []
+        for i in idx:
+            if _is_int(i):
+                first.append(int(i))
+            elif i is Ellipsis:
+                first.append(i)
+            elif isinstance(i, np.ndarray) and i.dtype.kind == "b":
+                first.extend([slice(None)] * i.ndim)      # a mask consumes its dims (0-d: none)
+            elif i is not None:
+                first.append(slice(None))
+        self.first = tuple(first)
+        self.rest = tuple(i for i in idx if not _is_int(i))
+
+    def take(self, a):
+        return a[self.first][self.rest]
+
+
+def _index(index, ndim):
+    """A tensor index as numpy's: tensors, ranges and lists become integer (or bool) arrays. With
+    index arrays, torch's reading where numpy's differs: integers select first (_Select), and an
+    Ellipsis that stands for no dim is no separator (x[None, [0], ..., [1]] on 2-D keeps None first)."""
     if isinstance(index, tuple):
-        return tuple(_index_part(i) for i in index)
+        idx = tuple(_index_part(i) for i in index)
+        if _advanced(idx):
+            if any(i is Ellipsis for i in idx) and ndim == builtins.sum(
+                    i.ndim if isinstance(i, np.ndarray) and i.dtype.kind == "b" else 1
+                    for i in idx if i is not None and i is not Ellipsis):
+                idx = tuple(i for i in idx if i is not Ellipsis)
+            if any(_is_int(i) for i in idx):
+                return _Select(idx)
+        return idx
     return _index_part(index)
 
 
 def _advanced(idx):
-    return any(isinstance(i, np.ndarray) for i in idx) if isinstance(idx, tuple) else isinstance(idx, np.ndarray)
+    if isinstance(idx, tuple):
+        return any(isinstance(i, np.ndarray) for i in idx)
+    return isinstance(idx, (np.ndarray, _Select))
+
+
+def _take(a, idx):
+    return idx.take(a) if type(idx) is _Select else a[idx]
 
 
 def _index_error(e, data, index):
@@ -672,9 +754,9 @@ def getitem(x, index):
     elements that were read from it, so repeated indices accumulate (`C[Xb]` always repeats;
     lecture: `for k, j: dC[Xb[k, j]] += demb[k, j]`)."""
     data = x.data
-    idx = _index(index)
+    idx = _index(index, data.ndim)
     try:
-        out = data[idx]
+        out = _take(data, idx)
     except IndexError as e:
         raise _index_error(e, data, index) from None
     shape, dtype = data.shape, data.dtype
@@ -687,7 +769,7 @@ def getitem(x, index):
     else:                                                 # where each output element came from:
         def backward(g):                                  # the same index applied to positions
             dx = np.zeros(shape, dtype)                   # (C order: dx.reshape(-1) is a view of it)
-            where = np.arange(dx.size).reshape(shape)[idx]
+            where = _take(np.arange(dx.size).reshape(shape), idx)
             np.add.at(dx.reshape(-1), where.reshape(-1), np.broadcast_to(g, where.shape).reshape(-1))
             return (dx,)
     return _result(out, "index", (x,), backward)
@@ -705,13 +787,14 @@ def setitem(x, index, value):
     """x[index] = value, written into x's data. Not recorded: for tensors outside the graph."""
     _check_inplace(x, value)
     v = value.data if isinstance(value, Tensor) else value
-    idx = _index(index)
+    idx = _index(index, x.data.ndim)
+    target, idx = (x.data[idx.first], idx.rest) if type(idx) is _Select else (x.data, idx)
     try:
-        x.data[idx] = v
+        target[idx] = v
     except IndexError as e:
         raise _index_error(e, x.data, index) from None
     except ValueError:
-        raise expand_error(np.shape(v), x.data[idx].shape) from None
+        raise expand_error(np.shape(v), target[idx].shape) from None
     tape.written(x)                                       # a graph that saved x's data is stale now
 
 
