@@ -7,7 +7,10 @@ that maps (n, block_size) integer contexts to (n, vocab) logits (nn.MLP above al
     nn.sample(model, 20, generator=np.random.default_rng(2))
 """
 import contextlib
+import hashlib
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -16,6 +19,7 @@ import numpy as np
 import tinytape
 import tinytape.functional as F
 
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .data import itos
 from .modules import BatchNorm1d, Sequential, _rng
 from .optim import SGD
@@ -82,12 +86,96 @@ class History:
         return np.log10(self.loss)
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped nn.fit at a step boundary, after it saved a checkpoint to `path`."""
+
+    def __init__(self, path, step, steps):
+        super().__init__(f"training interrupted after step {step:,} of {steps:,}; checkpoint saved to {path}")
+        self.path, self.step, self.steps = path, step, steps
+
+
+class _CtrlC:
+    """While fit runs with a checkpoint, Ctrl-C (SIGINT) is only noted; fit acts on it at the end of
+    the step, so the checkpoint never holds a half-updated model. A second Ctrl-C interrupts at once.
+    Only in the main thread and over Python's default handler (elsewhere Ctrl-C is left alone, and
+    the last periodic checkpoint is what survives)."""
+
+    def __enter__(self):
+        self.pressed, self.previous = False, None
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self.previous = signal.signal(signal.SIGINT, self._note)
+        return self
+
+    def _note(self, signum, frame):
+        if self.pressed:
+            raise KeyboardInterrupt
+        self.pressed = True
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        return False
+
+
+def data_fingerprint(X, Y):
+    """sha256 of the training examples: a checkpoint resumes only on the data it was made with."""
+    h = hashlib.sha256()
+    for a in (X, Y):
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def model_config(model):
+    """The sizes that rebuild the model (nn.MLP's), to check a checkpoint against and to resume from."""
+    keys = ("vocab_size", "block_size", "n_embd", "n_hidden")
+    config = {k: int(getattr(model, k)) for k in keys if hasattr(model, k)}
+    if hasattr(model, "dtype"):
+        config["dtype"] = str(np.dtype(model.dtype))
+    return config
+
+
+def _resume_from(resume, model, config, rng):
+    """Check a checkpoint against this run (everything before changing anything), then restore it."""
+    ckpt = resume if isinstance(resume, Checkpoint) else load_checkpoint(resume)
+    where = "" if isinstance(resume, Checkpoint) else f"{resume}: "
+    saved, problems = ckpt.config, []
+    if saved.get("model") != config["model"]:
+        problems.append(f"it was made for the model {saved.get('model')}, this one is {config['model']}")
+    if saved.get("data") != config["data"]:
+        problems.append("it was made on other training data (X, Y differ)")
+    for k in ("steps", "batch_size", "lr", "lr_final", "batches"):
+        if saved.get(k) != config[k]:
+            problems.append(f"{k} was {saved.get(k)!r}, now {config[k]!r}")
+    kind = rng.bit_generator.state.get("bit_generator")
+    if not isinstance(ckpt.rng_state, dict) or ckpt.rng_state.get("bit_generator") != kind:
+        problems.append(f"its minibatch generator state is not a {kind} state")
+    if problems:
+        raise ValueError(f"{where}cannot resume this run from the checkpoint: " + "; ".join(problems))
+    try:
+        model.load_state_dict(ckpt.state)                 # checks every name and shape before writing
+    except ValueError as e:
+        raise ValueError(f"{where}{e}") from None
+    rng.bit_generator.state = ckpt.rng_state
+    return ckpt
+
+
 def fit(model, X, Y, steps, *, batch_size=32, lr=0.1, lr_final=0.01, generator=None,
-        batches=None, progress=False):
+        batches=None, progress=False, checkpoint=None, checkpoint_every=None, resume=None, meta=None):
     """SGD on minibatches with the lecture's schedule (lr, then lr_final from steps // 2 on).
 
     Minibatch i is `ix = generator.integers(0, len(X), batch_size)`, `X[ix], Y[ix]` (a numpy
     Generator or seed), or the i-th index array of `batches` if given. Returns a History.
+
+    Nothing lost: with `checkpoint=PATH`, Ctrl-C stops the run at the end of the current step, saves
+    a checkpoint there (parameters and buffers, steps done, the generator's state, the losses) and
+    raises TrainingInterrupted (a KeyboardInterrupt); `checkpoint_every=k` also saves every k steps.
+    `resume=PATH` (or a Checkpoint) goes on from such a file: the model gets its parameters, the
+    generator its state, and the run ends exactly as the uninterrupted one would have, to the bit.
+    The checkpoint must come from the same settings, model sizes and data (ValueError otherwise,
+    before anything changes). `meta` (a JSON-able dict) is stored with the checkpoint's settings.
     """
     X, Y = np.asarray(X), np.asarray(Y)
     if X.ndim != 2 or Y.shape != (X.shape[0],) or X.dtype.kind not in "iu" or Y.dtype.kind not in "iu":
@@ -97,26 +185,47 @@ def fit(model, X, Y, steps, *, batch_size=32, lr=0.1, lr_final=0.01, generator=N
         raise ValueError(f"steps must be at least 1, got {steps}")
     if batches is None and batch_size < 2:
         raise ValueError(f"batch_size must be at least 2 (batchnorm needs two examples), got {batch_size}")
+    if checkpoint_every is not None and (checkpoint is None or checkpoint_every < 1):
+        raise ValueError("checkpoint_every needs checkpoint=PATH and a positive number of steps")
     rng = _seeded(generator)
+    losses = np.empty(steps)
+    start = 0
+    if checkpoint is not None or resume is not None:
+        config = {"steps": steps, "batch_size": None if batches is not None else batch_size, "lr": lr,
+                  "lr_final": lr_final, "batches": batches is not None, "data": data_fingerprint(X, Y),
+                  "model": model_config(model)}
+        if resume is not None:
+            ckpt = _resume_from(resume, model, config, rng)
+            start = ckpt.step
+            losses[:start] = ckpt.losses
+        if meta is not None:
+            config["meta"] = meta
     batches = iter(batches) if batches is not None else None
+    for _ in range(start if batches is not None else 0):  # the batches the checkpoint's steps used
+        next(batches, None)
     n = X.shape[0]
     opt = SGD(model.parameters(), lr)
-    losses = np.empty(steps)
     bar = ProgressBar(steps) if progress else None
     model.train()
     try:
-        for i in range(steps):
-            ix = rng.integers(0, n, batch_size) if batches is None else next(batches, None)
-            if ix is None:
-                raise ValueError(f"batches ran out after {i} of {steps} steps")
-            loss = F.cross_entropy(model(X[ix]), Y[ix])
-            opt.zero_grad()
-            loss.backward()
-            opt.lr = lecture_lr(i, steps, lr, lr_final)
-            opt.step()
-            losses[i] = loss.data
-            if bar is not None:
-                bar.update(i + 1, float(loss.data))
+        with (_CtrlC() if checkpoint is not None else contextlib.nullcontext()) as ctrl_c:
+            for i in range(start, steps):
+                ix = rng.integers(0, n, batch_size) if batches is None else next(batches, None)
+                if ix is None:
+                    raise ValueError(f"batches ran out after {i} of {steps} steps")
+                loss = F.cross_entropy(model(X[ix]), Y[ix])
+                opt.zero_grad()
+                loss.backward()
+                opt.lr = lecture_lr(i, steps, lr, lr_final)
+                opt.step()
+                losses[i] = loss.data
+                if bar is not None:
+                    bar.update(i + 1, float(loss.data))
+                if checkpoint is not None and (ctrl_c.pressed or checkpoint_every and (i + 1) % checkpoint_every == 0):
+                    save_checkpoint(checkpoint, Checkpoint(i + 1, steps, model.state_dict(), rng.bit_generator.state,
+                                                           losses[:i + 1], config))
+                    if ctrl_c.pressed:
+                        raise TrainingInterrupted(checkpoint, i + 1, steps)
     finally:
         if bar is not None:
             bar.close()
@@ -248,5 +357,5 @@ def plot_losses(lossi, path, title="training loss"):
     return path
 
 
-__all__ = ["fit", "lecture_lr", "History", "ProgressBar", "calibrate", "evaluate", "split_losses",
+__all__ = ["fit", "TrainingInterrupted", "data_fingerprint", "model_config", "lecture_lr", "History", "ProgressBar", "calibrate", "evaluate", "split_losses",
            "sample", "plot_losses"]
