@@ -1,7 +1,9 @@
 """Tape hygiene: what backward leaves behind (nothing), memory over many steps, deep graphs, reference
 cycles, gradient accumulation and retention, retain_graph, failed backwards, aliasing, grad mode."""
 import gc
+import os
 import sys
+import time
 import tracemalloc
 import weakref
 
@@ -106,21 +108,45 @@ def test_memory_is_flat_over_thousands_of_steps(steps):
     assert len(tape._tape) <= 2 * tape._COMPACT_AT
 
 
-def test_a_graph_100000_ops_deep_backpropagates_at_the_default_recursion_limit():
-    """The walk is a loop over the tape, and freeing the chain does not recurse either."""
+HEAVY = os.environ.get("TINYTAPE_HEAVY", "") not in ("", "0")       # docs/testing.md
+
+
+def _deep(shape, n):
+    """A graph of n ops: a chain y = y * 1.0 (backward must reach x through all of them), or one
+    tensor used n times (its gradient accumulates n contributions). CPU seconds for forward and
+    backward, and x's gradient."""
+    x = tinytape.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    start = time.process_time()
+    if shape == "chain":
+        y = x
+        for _ in range(n):
+            y = y * 1.0
+        y.backward(np.array([2.0, 3.0]))
+    else:
+        y = x * 1.0
+        for _ in range(n - 1):
+            y = y + x
+        y.sum().backward()
+    seconds = time.process_time() - start
+    del y
+    return seconds, x.grad
+
+
+@pytest.mark.parametrize("shape", ["chain", "fan-out"])
+def test_100000_ops_deep_or_wide_backpropagate_in_linear_time_at_the_default_recursion_limit(shape):
+    """The walk is a loop over the tape and freeing the chain does not recurse either; ten times the
+    ops take about ten times the CPU time (a bound of 25: a quadratic walk would take 100)."""
+    small, big = (100_000, 1_000_000) if HEAVY else (10_000, 100_000)
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(1000)                           # Python's default
     try:
-        x = tinytape.tensor(np.array([1.0]), requires_grad=True)
-        y = x
-        for _ in range(100_000):
-            y = y * 1.0
-        y.backward(np.array([2.0]))
-        np.testing.assert_array_equal(x.grad, [2.0])
-        del y
+        t_small = min(_deep(shape, small)[0] for _ in range(3))
+        t_big, grad = _deep(shape, big)
         gc.collect()
     finally:
         sys.setrecursionlimit(limit)
+    np.testing.assert_array_equal(grad, [2.0, 3.0] if shape == "chain" else [big, big])
+    assert t_big / t_small < 25, f"{big} ops took {t_big:.2f} s, {small} took {t_small:.3f} s"
     assert tape.entries() == []
 
 
