@@ -29,4 +29,5 @@ def _grad_mode_restored(request):
 
 
 ENGINE_TESTS = ("test_parity", "test_properties", "test_gradcheck", "test_lecture", "test_tape",
-                "test_errors", "test_harness", "test_dtypes", "test_random")
+                "test_errors", "test_harness", "test_dtypes", "test_random", "test_misuse", "test_long_runs",
+                "test_checkpoints")
