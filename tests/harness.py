@@ -192,22 +192,43 @@ def run(fn, *args, upstream_seed=1, torch_fn=None):
     return a_out, t_out, a_grads, t_grads, ups, a_wrt
 
 
+def _magnitudes(fn, args, ups):
+    """fn's forward values and gradients on |inputs| with |upstream|: for sums of products (matmul,
+    sum, broadcast gradients) the sum of the absolute terms, what rounding error is relative to."""
+    def mag(a):
+        return np.array(np.abs(a), dtype=a.dtype)         # (np.abs of a 0-d array is a scalar)
+    absolute = [Const(mag(v.a)) if isinstance(v, Const) and v.a.dtype.kind == "f" else
+                NoGrad(mag(v.a)) if isinstance(v, NoGrad) else
+                mag(v) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v for v in args]
+    t_in, t_wrt = _inputs(absolute, torch)
+    outs = _outs(fn(torch, torch_F, *t_in))
+    roots = [o for o in outs if o.requires_grad]
+    torch.autograd.backward(roots, [torch.from_numpy(mag(u)) for u in ups if u is not None])
+    return ([o.detach().numpy() for o in outs],
+            [None if t.grad is None else t.grad.numpy() for _, t in t_wrt])
+
+
 def check(fn, *args, tol=EXACT, grad_tol=None, torch_fn=None, upstream_seed=1, fwd_scale=None,
-          grad_scale=None):
+          grad_scale=None, magnitudes=False):
     """Compare forward values and every input gradient of fn between tinytape and torch.
 
     tol is the class of the forward; grad_tol (default: tol) the class of the gradients; a gradient
     summed over broadcast dimensions is compared with at least REDUCE. fwd_scale/grad_scale: the
-    magnitude the forward/gradients are computed from, when they may cancel far below it."""
+    magnitude the forward/gradients are computed from, when they may cancel far below it;
+    magnitudes=True takes them from fn run on absolute values (for sums of products)."""
     grad_tol = grad_tol or tol
     a_out, t_out, a_grads, t_grads, ups, a_wrt = run(fn, *args, upstream_seed=upstream_seed,
                                                      torch_fn=torch_fn)
+    fwd_scales = [fwd_scale] * len(a_out)
+    grad_scales = [grad_scale] * len(a_wrt)
+    if magnitudes:
+        fwd_scales, grad_scales = _magnitudes(torch_fn or fn, args, ups)
     for k, (a, t) in enumerate(zip(a_out, t_out)):
-        assert_close(a.data, t.detach().numpy(), tol, f"output {k}", scale=fwd_scale)
+        assert_close(a.data, t.detach().numpy(), tol, f"output {k}", scale=fwd_scales[k])
     up = [u for u in ups if u is not None]
     precision = np.float32 if any(u.dtype == np.float32 for u in up) else None
     out_shape = tuple(t_out[0].shape)
-    for (pos, t), ga, gt in zip(a_wrt, a_grads, t_grads):
+    for (pos, t), ga, gt, gs in zip(a_wrt, a_grads, t_grads, grad_scales):
         what = f"gradient of input {pos} (shape {t.shape}, {t.dtype})"
         if gt is None:
             assert ga is None or not np.any(ga), f"{what}: torch gives None, tinytape {ga}"
@@ -218,7 +239,7 @@ def check(fn, *args, tol=EXACT, grad_tol=None, torch_fn=None, upstream_seed=1, f
         cls = grad_tol
         if broadcast_into(tuple(t.shape), out_shape):
             cls = wider(cls, REDUCE)
-        scale = grad_scale
+        scale = gs
         if cls == ULP and len(up) == 1 and scale is None:
             scale = up[0] if up[0].shape == ga.shape else np.abs(up[0]).max()
         assert_close(ga, gt, cls, what, scale=scale, precision=precision)

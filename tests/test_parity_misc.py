@@ -85,9 +85,11 @@ def test_data_update_keeps_the_same_array():
 
 @pytest.mark.parametrize("index,value", [("0", "5.0"), ("(slice(None), 1)", "T.tensor([7.0, 8.0])"),
                                          ("[0, 1]", "-1.0"), ("(1, [0, 2])", "T.tensor([1.5, 2.5])"),
-                                         ("X > 0", "0.0"), ("..., -1", "T.tensor(9.0)")])
+                                         ("X > 0", "0.0"), ("..., -1", "T.tensor(9.0)"),
+                                         ("(0, slice(None), [2, 0])", "T.tensor([[1.0, 2.0]])"),
+                                         ("(None, [1, 0], ..., [0, 2])", "T.tensor([[4.0, 5.0]])")])
 def test_item_assignment(index, value):
-    a = randn(2, 3, dtype=np.float32)
+    a = randn(2, 3, dtype=np.float32) if "slice(None), [2, 0]" not in index else randn(2, 2, 3, dtype=np.float32)
     results = []
     for lib in (tinytape, torch):
         x = lib.tensor(a)

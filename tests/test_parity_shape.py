@@ -116,6 +116,15 @@ def test_stack(dim, dtype):
     check(lambda T, F, x, y: T.stack([x, y, x], dim=dim), xs[0], NoGrad(xs[1]), tol=EXACT)
 
 
+@pytest.mark.parametrize("dtypes", [(np.float32, np.float64), (np.int64, np.float32), (np.float64, np.int32),
+                                    (np.bool_, np.float32)], ids=str)
+def test_cat_and_stack_promote_like_torch(dtypes):
+    a = randn(2, 3, seed=1).astype(dtypes[0])
+    b = randn(2, 3, seed=2).astype(dtypes[1])
+    check(lambda T, F, x, y: T.cat([x, y], 1), a, b, tol=EXACT)
+    check(lambda T, F, x, y: T.stack([y, x]), a, b, tol=EXACT)
+
+
 def test_stack_of_zero_dim_tensors():
     xs = [randn(dtype=np.float64, seed=i) for i in range(4)]
     check(lambda T, F, *xs: T.stack(xs), *xs, tol=EXACT)
@@ -157,6 +166,14 @@ INDEXES = {
     "mask_cols": ((4, 3), lambda: (slice(None), np.array([False, True, True])), EXACT),
     "mask_list": ((4, 3), lambda: [True, False, False, True], EXACT),
     "none_array": ((5, 3), lambda: (None, [4, 0, 4]), REDUCE),
+    # torch applies integers before index arrays; numpy would move the indexed dims to the front
+    "int_slice_array": ((2, 3, 4), lambda: (0, slice(None), [0, 0, 1]), REDUCE),
+    "int0d_slice_array": ((2, 3, 4), lambda: (np.array(1), slice(None), np.array([3, 0])), EXACT),
+    "int_ellipsis_array": ((2, 3, 4), lambda: (1, Ellipsis, [2, 2]), REDUCE),
+    "int_slice_mask": ((2, 3, 4), lambda: (0, slice(None), np.array([True, False, True, False])), EXACT),
+    "array_slice_int": ((2, 3, 4), lambda: ([1, 0], slice(None), -1), EXACT),
+    # an Ellipsis standing for no dim does not separate index arrays, for torch
+    "empty_ellipsis": ((2, 3), lambda: (None, [0, 1], Ellipsis, [0, 2]), EXACT),
 }
 
 
@@ -168,6 +185,13 @@ def test_getitem(name, dtype):
     x = randn(*shape, dtype=dtype)
     if isinstance(idx, np.ndarray):                       # a bare int/bool array: an index tensor
         check(lambda T, F, x, i: x[i], x, idx, tol=EXACT, grad_tol=cls)
+    elif isinstance(idx, tuple) and any(isinstance(i, np.ndarray) for i in idx):
+        arrays = [i for i in idx if isinstance(i, np.ndarray)]       # numpy parts as index tensors
+
+        def fn(T, F, x, *ts):
+            it = iter(ts)
+            return x[tuple(next(it) if isinstance(i, np.ndarray) else i for i in idx)]
+        check(fn, x, *arrays, tol=EXACT, grad_tol=cls)
     else:
         check(lambda T, F, x: x[idx], x, tol=EXACT, grad_tol=cls)
 

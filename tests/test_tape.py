@@ -324,6 +324,22 @@ def test_no_grad_as_a_decorator():
     assert (x * 2).requires_grad
 
 
+def test_bare_decorators_like_torch():
+    x = leaf(3)
+
+    @tinytape.no_grad
+    def evaluate(t):
+        return t * 2
+
+    @tinytape.enable_grad
+    def train(t):
+        return t * 2
+    assert evaluate.__name__ == "evaluate" and not evaluate(x).requires_grad
+    with tinytape.no_grad():
+        assert train(x).requires_grad
+    assert tinytape.is_grad_enabled()
+
+
 def test_no_grad_restores_the_mode_on_exceptions():
     x = leaf(3)
     with pytest.raises(ValueError):

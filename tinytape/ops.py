@@ -10,6 +10,7 @@ so that a learner's hand-written numpy and the tape agree to the last bit. Rules
 - are first order, in raw numpy: there is no double backward.
 Conventions are torch's and stand beside the rule they belong to.
 """
+import builtins
 from collections import namedtuple
 
 import numpy as np
@@ -518,11 +519,21 @@ def cat(tensors, dim=0):
     if axis is None:
         raise RuntimeError("zero-dimensional tensor cannot be concatenated")
     try:
-        out = np.concatenate([t.data for t in ts], axis=axis)
+        out = np.concatenate(_same_dtype(ts), axis=axis)
     except ValueError:
         raise _cat_error(ts, axis) from None
     cuts = np.cumsum([t.data.shape[axis] for t in ts])[:-1]
     return _result(out, "cat", tuple(ts), lambda g: tuple(np.split(g, cuts, axis=axis)))
+
+
+def _same_dtype(ts):
+    """The tensors' arrays in their common dtype by torch's promotion (int64 with float32 is
+    float32, where numpy would make float64)."""
+    dt = ts[0].data.dtype
+    for t in ts[1:]:
+        if t.data.dtype != dt:
+            dt = dtypes.result_type(dt, 1, t.data.dtype, 1)
+    return [t.data if t.data.dtype == dt else t.data.astype(dt) for t in ts]
 
 
 def _cat_error(ts, axis):
@@ -549,7 +560,7 @@ def stack(tensors, dim=0):
         raise IndexError(f"Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], but got {dim})")
     axis = dim % ndim
     try:
-        out = np.stack([t.data for t in ts], axis=axis)
+        out = np.stack(_same_dtype(ts), axis=axis)
     except ValueError:
         k = next(k for k, t in enumerate(ts) if t.data.shape != ts[0].data.shape)
         raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(ts[0].data.shape)} at "
@@ -573,15 +584,60 @@ def _index_part(i):
     return i
 
 
-def _index(index):
-    """A tensor index as numpy's: tensors, ranges and lists become integer (or bool) arrays."""
+def _is_int(i):
+    return (isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_))) or \
+        (isinstance(i, np.ndarray) and i.ndim == 0 and i.dtype.kind in "iu")
+
+
+class _Select:
+    """x[0, :, [1, 2]] as torch reads it: the integers select first, then the rest indexes what is
+    left. numpy counts an int beside an index array as one more index array and moves the indexed
+    dims to the front: (3, 2) for torch would be (2, 3), transposed, for numpy."""
+    __slots__ = ("first", "rest")
+
+    def __init__(self, idx):
+        first = []
+        for i in idx:
+            if _is_int(i):
+                first.append(int(i))
+            elif i is Ellipsis:
+                first.append(i)
+            elif isinstance(i, np.ndarray) and i.dtype.kind == "b":
+                first.extend([slice(None)] * i.ndim)      # a mask consumes its dims (0-d: none)
+            elif i is not None:
+                first.append(slice(None))
+        self.first = tuple(first)
+        self.rest = tuple(i for i in idx if not _is_int(i))
+
+    def take(self, a):
+        return a[self.first][self.rest]
+
+
+def _index(index, ndim):
+    """A tensor index as numpy's: tensors, ranges and lists become integer (or bool) arrays. With
+    index arrays, torch's reading where numpy's differs: integers select first (_Select), and an
+    Ellipsis that stands for no dim is no separator (x[None, [0], ..., [1]] on 2-D keeps None first)."""
     if isinstance(index, tuple):
-        return tuple(_index_part(i) for i in index)
+        idx = tuple(_index_part(i) for i in index)
+        if _advanced(idx):
+            if any(i is Ellipsis for i in idx) and ndim == builtins.sum(
+                    i.ndim if isinstance(i, np.ndarray) and i.dtype.kind == "b" else 1
+                    for i in idx if i is not None and i is not Ellipsis):
+                idx = tuple(i for i in idx if i is not Ellipsis)
+            if any(_is_int(i) for i in idx):
+                return _Select(idx)
+        return idx
     return _index_part(index)
 
 
 def _advanced(idx):
-    return any(isinstance(i, np.ndarray) for i in idx) if isinstance(idx, tuple) else isinstance(idx, np.ndarray)
+    if isinstance(idx, tuple):
+        return any(isinstance(i, np.ndarray) for i in idx)
+    return isinstance(idx, (np.ndarray, _Select))
+
+
+def _take(a, idx):
+    return idx.take(a) if type(idx) is _Select else a[idx]
 
 
 def _index_error(e, data):
@@ -597,9 +653,9 @@ def getitem(x, index):
     elements that were read from it, so repeated indices accumulate (`C[Xb]` always repeats;
     lecture: `for k, j: dC[Xb[k, j]] += demb[k, j]`)."""
     data = x.data
-    idx = _index(index)
+    idx = _index(index, data.ndim)
     try:
-        out = data[idx]
+        out = _take(data, idx)
     except IndexError as e:
         raise _index_error(e, data) from None
     if not _advanced(idx):                                # slices, ints, None: each element read once
@@ -611,7 +667,7 @@ def getitem(x, index):
     else:                                                 # where each output element came from:
         def backward(g):                                  # the same index applied to positions
             dx = np.zeros_like(data)
-            where = np.arange(data.size).reshape(data.shape)[idx]
+            where = _take(np.arange(data.size).reshape(data.shape), idx)
             np.add.at(dx.reshape(-1), where.reshape(-1), np.broadcast_to(g, where.shape).reshape(-1))
             return (dx,)
     return _result(out, "index", (x,), backward)
@@ -629,13 +685,14 @@ def setitem(x, index, value):
     """x[index] = value, written into x's data. Not recorded: for tensors outside the graph."""
     _check_inplace(x, value)
     v = value.data if isinstance(value, Tensor) else value
-    idx = _index(index)
+    idx = _index(index, x.data.ndim)
+    target, idx = (x.data[idx.first], idx.rest) if type(idx) is _Select else (x.data, idx)
     try:
-        x.data[idx] = v
+        target[idx] = v
     except IndexError as e:
         raise _index_error(e, x.data) from None
     except ValueError:
-        raise expand_error(np.shape(v), x.data[idx].shape) from None
+        raise expand_error(np.shape(v), target[idx].shape) from None
 
 
 def inplace(x, other, ufunc):

@@ -47,9 +47,16 @@ def _set(mode):
 
 
 class no_grad:
-    """`with no_grad():` or `@no_grad()`: nothing is recorded and results do not require grad.
-    The previous mode comes back on exit, also when the block raises."""
+    """`with no_grad():`, `@no_grad()` or `@no_grad`: nothing is recorded and results do not require
+    grad. The previous mode comes back on exit, also when the block raises."""
     mode = False
+
+    def __new__(cls, *args):
+        self = super().__new__(cls)
+        if len(args) == 1 and callable(args[0]):          # bare `@no_grad`, as torch allows
+            self.__init__()
+            return self(args[0])
+        return self
 
     def __init__(self):
         self._prev = []                                  # a stack: one instance may be re-entered
