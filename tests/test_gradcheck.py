@@ -50,6 +50,7 @@ CASES = {
     "matmul": (lambda a, b: a @ b, lambda: [t(3, 4), t(4, 2)]),
     "matmul_vec": (lambda a, b, c: (a @ b) @ c, lambda: [t(4), t(4, 3), t(3)]),
     "matmul_batched": (lambda a, b: a @ b, lambda: [t(2, 1, 2, 3), t(3, 3, 2)]),
+    "addmm": (lambda b, x, w: tinytape.addmm(b, x, w), lambda: [t(2), t(3, 4), t(4, 2)]),
     # elementwise
     "exp": (lambda a: a.exp(), lambda: [t(2, 3)]),
     "log": (lambda a: a.log(), lambda: [pos(2, 3)]),

@@ -255,6 +255,38 @@ def matmul(a, b):
     return _result(out, "matmul", (ta, tb), backward)
 
 
+def addmm(input, mat1, mat2):
+    """input + mat1 @ mat2 for two matrices, as one op (torch.addmm; nn.Linear's `x @ W + b`, the
+    lecture's `hprebn = embcat @ W1 + b1`): matmul's and add's rules together, dmat1 = g @ mat2.T,
+    dmat2 = mat1.T @ g, dinput = g (the engine sums it over the rows: `db1 = dhprebn.sum(0)`)."""
+    tb = input if isinstance(input, Tensor) else None
+    tx = mat1 if isinstance(mat1, Tensor) else None
+    tw = mat2 if isinstance(mat2, Tensor) else None
+    b = tb.data if tb is not None else np.asarray(input)
+    x = tx.data if tx is not None else np.asarray(mat1)
+    w = tw.data if tw is not None else np.asarray(mat2)
+    if x.ndim != 2 or w.ndim != 2:
+        name, m = ("mat1", x) if x.ndim != 2 else ("mat2", w)
+        raise RuntimeError(f"{name} must be a matrix, got {m.ndim}-D tensor")
+    if x.dtype != w.dtype or b.dtype != w.dtype:
+        name, m = ("self", b) if b.dtype != w.dtype else ("mat1", x)
+        raise RuntimeError(f"{name} and mat2 must have the same dtype, but got "
+                           f"{dtypes.TORCH_NAMES.get(m.dtype, m.dtype)} and {dtypes.TORCH_NAMES.get(w.dtype, w.dtype)}")
+    if x.shape[1] != w.shape[0]:
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied "
+                           f"({x.shape[0]}x{x.shape[1]} and {w.shape[0]}x{w.shape[1]})")
+    out = x @ w
+    try:
+        out += b                                          # in place: x @ w is a new array
+    except ValueError:
+        raise expand_error(b.shape, out.shape, dtypes.TORCH_NAMES.get(b.dtype, "")) from None
+
+    def backward(g):
+        return (g, g @ w.T if tx is not None and tx._rg else None,
+                x.T @ g if tw is not None and tw._rg else None)
+    return _result(out, "addmm", (tb, tx, tw), backward)
+
+
 # ---------------------------------------------------------------------------------- elementwise
 def exp(x):
     """e^x: dx = out * g, reusing the output  (lecture: `dnorm_logits = counts * dcounts`)."""
