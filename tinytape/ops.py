@@ -94,6 +94,10 @@ def _operands(a, b, wrap=True):
     y = b.data if tb is not None else _constant(b)
     if ta is not None and tb is not None and x.dtype == y.dtype:
         return ta, tb, x, y                                 # the common case: nothing to promote
+    if ta is not None and tb is None and type(y) in (float, int) and x.dtype.kind == "f":
+        return ta, tb, x, y                                 # float tensor and a number: the tensor's dtype
+    if tb is not None and ta is None and type(x) in (float, int) and y.dtype.kind == "f":
+        return ta, tb, x, y
     dt = dtypes.result_type(*_dtype_ndim(ta, x), *_dtype_ndim(tb, y))
     if isinstance(x, np.ndarray) and x.dtype != dt:
         x = x.astype(dt)
@@ -144,8 +148,8 @@ def mul(a, b):
     """a * b: da = b * g, db = a * g  (lecture: `dcounts = counts_sum_inv * dprobs`)."""
     ta, tb, x, y = _operands(a, b)
 
-    def backward(g):
-        return y * g, x * g
+    def backward(g):                                     # (nothing for a constant operand)
+        return (y * g if ta is not None else None), (x * g if tb is not None else None)
     return _result(_apply(np.multiply, x, y), "mul", (ta, tb), backward)
 
 
@@ -503,7 +507,7 @@ def argmin(x, dim=None, keepdim=False):
 def reshape(x, shape):
     """x viewed with another shape (one -1 inferred): dx = g viewed back  (`demb = dembcat.view(emb.shape)`)."""
     data = x.data
-    shape = tuple(int(s) for s in shape)
+    shape = tuple(map(int, shape))
     if shape.count(-1) > 1:
         raise RuntimeError("only one dimension can be inferred")
     try:
