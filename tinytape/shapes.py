@@ -13,8 +13,11 @@ def sum_to(g, shape):
     """Sum `g` over the dims that broadcasting added or stretched, so that it has `shape`."""
     shape = tuple(shape)
     lead = g.ndim - len(shape)
-    if lead:                                              # (np.add.reduce is ndarray.sum without
-        g = _sum(g, 0 if lead == 1 else tuple(range(lead)))   # its Python wrapper: the same sums)
+    if lead:
+        if g.shape[:lead] == (1,) * lead:                 # (1, C) -> (C,): nothing to add up
+            g = g.reshape(g.shape[lead:])
+        else:                                             # (np.add.reduce: ndarray.sum without its wrapper)
+            g = _sum(g, 0 if lead == 1 else tuple(range(lead)))
     if g.shape != shape:
         stretched = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
         if stretched:
