@@ -16,6 +16,11 @@ or --names) or, without it, random tokens of the same shape (said in the output)
 times a block of steps of every variant in turn at every batch size (interleaved, so a load
 change on the machine hits all variants alike); a variant's figure is its best round.
 Not a test: the suite runs it once in --quick mode and checks that the numbers are sane.
+
+torch runs with OMP_WAIT_POLICY=PASSIVE (unless set otherwise): on a 2-core machine, torch's OpenMP
+threads spinning after each op take the cores from numpy's BLAS and from torch's own next op
+(measured here: torch's step 10x slower at batch 32 with 2 threads spinning, and every variant
+timed after it slower too); passive waiting costs torch nothing measurable.
 """
 import argparse
 import gc
@@ -342,6 +347,7 @@ def main(argv=None):
     """Runs the benchmark, prints it, returns {"machine", "data", "steps" (µs per step: batch ->
     variant -> µs), "ratios" (batch -> variant -> {"numpy", "torch"}), "ops", "chain"}."""
     args = parse(argv)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # before torch loads its OpenMP runtime
     info = machine()
     torch = _optional("torch")
     if torch is not None:

@@ -11,6 +11,7 @@ that same numpy generator after the init, as nn.fit draws them. torch is optiona
 script exits with a message when it is not installed. `demos.bench` times `lecture_step` below.
 """
 import argparse
+import os
 import sys
 import time
 
@@ -102,6 +103,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.quick and "--steps" not in (argv if argv is not None else sys.argv[1:]):
         args.steps = 1000
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # see demos/bench.py: spinning threads cost 10x here
     try:
         import torch
         import torch.nn.functional as F
