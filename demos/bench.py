@@ -350,8 +350,17 @@ def main(argv=None):
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # before torch loads its OpenMP runtime
     info = machine()
     torch = _optional("torch")
-    if torch is not None:
-        torch.set_num_threads(2)
+    threads = torch.get_num_threads() if torch is not None else None
+    try:
+        if torch is not None:
+            torch.set_num_threads(2)
+        return _run(args, info, torch)
+    finally:
+        if torch is not None:
+            torch.set_num_threads(threads)
+
+
+def _run(args, info, torch):
     names = available(args.variants.split(","))
     X, Y, desc = load_data(args.names)
     steps_for = {32: args.steps, 4096: args.big_steps}
