@@ -11,7 +11,7 @@ from harness import np_dtype
 
 DTYPES = ["bool", "uint8", "int8", "int16", "int32", "int64", "float32", "float64"]
 OPS = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
-       "div": lambda a, b: a / b}
+       "div": lambda a, b: a / b, "lt": lambda a, b: a < b, "eq": lambda a, b: a == b}
 
 
 def _value(dtype, ndim):
@@ -117,3 +117,32 @@ def test_factories_dtypes():
                  lambda T: T.randn(3), lambda T: T.empty(2, 2)):
         a, t = make(tinytape), make(torch)
         assert a.dtype == np_dtype(t.dtype) and a.shape == tuple(t.shape)
+
+
+UNARY_PROMOTIONS = {
+    "pow2": lambda x: x ** 2, "pow_half": lambda x: x ** 0.5, "pow_true": lambda x: x ** True,
+    "rpow_int": lambda x: 2 ** x, "rpow_float": lambda x: 2.5 ** x, "clamp_int": lambda x: x.clamp(0, 1),
+    "clamp_float": lambda x: x.clamp(0.5), "exp": lambda x: x.exp(), "log": lambda x: x.log(),
+    "sqrt": lambda x: x.sqrt(), "tanh": lambda x: x.tanh(), "sigmoid": lambda x: x.sigmoid(),
+    "relu": lambda x: x.relu(), "abs": lambda x: x.abs(), "neg": lambda x: -x, "sum": lambda x: x.sum(),
+    "max": lambda x: x.max(), "where": lambda x: (tinytape if isinstance(x, tinytape.Tensor) else torch).where(
+        x > 1, x, 0.5),
+}
+
+
+@pytest.mark.parametrize("op", UNARY_PROMOTIONS)
+def test_unary_result_dtypes_follow_torch(op):
+    """The dtype of every single-tensor op on every supported dtype (numpy's would differ for ints)."""
+    from harness import ULP, assert_close
+    for d in DTYPES:
+        if d == "bool" and op in ("relu", "abs"):          # torch refuses bools there; tinytape computes
+            continue
+        for ndim in (0, 1):
+            aa, ta = _both(d, ndim)
+            try:
+                r_t = UNARY_PROMOTIONS[op](ta)
+            except (RuntimeError, TypeError):
+                with pytest.raises((RuntimeError, TypeError)):
+                    UNARY_PROMOTIONS[op](aa)
+                continue
+            assert_close(UNARY_PROMOTIONS[op](aa).data, r_t.numpy(), ULP, f"{op} of {d}")

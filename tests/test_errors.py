@@ -361,6 +361,12 @@ def test_other_misuse_in_torchs_words(call):
     same_error(lambda: eval(call, {"x": x, "T": tinytape}), lambda: eval(call, {"x": tx, "T": torch}), x)
 
 
+def test_integer_tensor_to_a_negative_integer_power():
+    a = np.array([1, 2, 3])
+    x = tinytape.tensor(a)
+    same_error(lambda: x ** -1, lambda: torch.tensor(a) ** -1, x)
+
+
 def test_pow_with_an_exponent_that_requires_grad():
     x, p = leaf(3), leaf(3, seed=1)
     with nothing_changes(x, p), pytest.raises(TypeError, match="scalar exponent only"):

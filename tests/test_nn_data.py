@@ -4,31 +4,19 @@ The download path is exercised against a local http.server on 127.0.0.1, never t
 """
 import hashlib
 import http.server
-import os
 import random
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import nn
 from nn import data as nn_data
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def names_file():
-    env = os.environ.get("TINYTAPE_NAMES")
-    if env:
-        return Path(env)
-    p = REPO.parent / "shared" / "data" / "names.txt"
-    return p if p.is_file() else None
+from names_file import NAMES, needs_names
 
 
-NAMES = names_file()
-needs_names = pytest.mark.skipif(NAMES is None, reason="names.txt not found: set TINYTAPE_NAMES to its path "
-                                 "(or put it at ../shared/data/names.txt beside the repo)")
+
+
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,6 @@ The torch side is written once, below, as the lecture writes it (seeds 003 and 0
 calibration, split_loss), with torch's autograd. tinytape's side is nn.MLP started from exactly
 those parameter values and fed exactly the same minibatches.
 """
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,19 +13,12 @@ import torch.nn.functional as torch_F
 
 import nn
 import tinytape.functional as F
+from names_file import names_file
 
-REPO = Path(__file__).resolve().parents[1]
 TOL = {np.float32: (1e-4, 1e-5, 1e-7), np.float64: (1e-10, 1e-12, 0.0)}   # PRECISION.md, composite
 TORCH = {np.float32: torch.float32, np.float64: torch.float64}
 NAMES = ("C", "W1", "b1", "W2", "b2", "bngain", "bnbias")
 
-
-def names_file():
-    env = os.environ.get("TINYTAPE_NAMES")
-    if env:
-        return Path(env)
-    p = REPO.parent / "shared" / "data" / "names.txt"
-    return p if p.is_file() else None
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -14,21 +14,11 @@ import nn
 import tinytape
 import nn.train as cli
 from tinytape import tape
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def names_file():
-    env = os.environ.get("TINYTAPE_NAMES")
-    if env:
-        return Path(env)
-    p = REPO.parent / "shared" / "data" / "names.txt"
-    return p if p.is_file() else None
+from names_file import NAMES, REPO, needs_names
 
 
-NAMES = names_file()
-needs_names = pytest.mark.skipif(NAMES is None, reason="names.txt not found: set TINYTAPE_NAMES to its path "
-                                 "(or put it at ../shared/data/names.txt beside the repo)")
+
+
 
 
 @pytest.fixture(scope="module")

@@ -167,3 +167,18 @@ def test_numpy_float64_array_constant_with_float32_unary_chain():
     """A realistic mix: float32 parameters, float64 numpy data, the result float64 as torch's."""
     w = randn(3, dtype=np.float32)
     check(lambda T, F, w, d: (w * d).tanh(), w, Const(positive(2, 3, seed=4)), tol=ULP)
+
+
+@pytest.mark.parametrize("ints", [np.array([1, 2, 7]), np.array([[0, 3], [4, 9]], dtype=np.int32),
+                                  np.array([True, False])], ids=["int64", "int32", "bool"])
+def test_integer_tensors_through_float_ops(ints):
+    """exp, log, ... of an int tensor are float32, as torch's (numpy would give float64); clamp with
+    float bounds is float32; integer powers stay integers."""
+    for name in ("exp", "log", "tanh", "sqrt", "sigmoid"):
+        out, *_ = check(lambda T, F, x: getattr(x, name)(), ints, tol=ULP)
+        assert out[0].dtype == np.float32
+    check(lambda T, F, x: x.clamp(0.5, 2.5), ints, tol=EXACT)
+    check(lambda T, F, x: x.clamp(min=1), ints, tol=EXACT)
+    check(lambda T, F, x: 2 ** x, ints, tol=EXACT)
+    check(lambda T, F, x: 2.5 ** x, ints, tol=ULP)
+    check(lambda T, F, x: x ** 2, ints, tol=EXACT)

@@ -196,10 +196,15 @@ def pow(x, p):
     if not isinstance(p, (int, float)):
         raise TypeError(f"unsupported exponent type: {type(p).__name__}")
     data = x.data
-    if data.dtype.kind != "f" and (isinstance(p, float) or p < 0):
-        data = data.astype(dtypes.default_float)
+    if data.dtype.kind != "f":                            # integer and bool tensors, as torch's:
+        dt = dtypes.result_type(data.dtype, data.ndim, np.result_type(p), None)   # float p: float32
+        if dt.kind != "f" and p < 0:
+            raise RuntimeError("Integers to negative integer powers are not allowed.")
+        data = data.astype(dt, copy=False)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         out = data ** p
+    if out.dtype != data.dtype:                           # bool ** True: numpy's int8, torch's bool
+        out = out.astype(data.dtype)
 
     def backward(g):
         if p == 0:
@@ -212,10 +217,16 @@ def pow(x, p):
 def rpow(x, base):
     """base ** x for a scalar base: dx = out * log(base) * g."""
     base = _constant(base)
-    data = x.data if x.data.dtype.kind == "f" else x.data.astype(dtypes.default_float)
+    data = x.data
+    dt = dtypes.result_type(np.result_type(base), None, data.dtype, data.ndim)   # 2 ** int tensor: int
+    if data.dtype != dt:
+        data = data.astype(dt)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         out = np.power(base, data)
-        log_base = np.log(np.asarray(base, dtype=data.dtype))
+    if dt.kind != "f":                                    # an integer result is outside the graph
+        return _make(out)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_base = np.log(np.asarray(base, dtype=dt))
     return _result(out, "rpow", (x,), lambda g: (out * log_base * g,))
 
 
@@ -292,16 +303,23 @@ def addmm(input, mat1, mat2):
 
 
 # ---------------------------------------------------------------------------------- elementwise
+def _real(x):
+    """x's data as floats: integer and bool tensors (which never require grad) become float32, as
+    torch's exp, log, tanh, sqrt, sigmoid give for them (numpy would give float64)."""
+    data = x.data
+    return data if data.dtype.kind == "f" else data.astype(dtypes.default_float)
+
+
 def exp(x):
     """e^x: dx = out * g, reusing the output  (lecture: `dnorm_logits = counts * dcounts`)."""
     with np.errstate(over="ignore"):
-        out = np.exp(x.data)
+        out = np.exp(_real(x))
     return _result(out, "exp", (x,), lambda g: (out * g,))
 
 
 def log(x):
     """log x: dx = (1 / x) * g  (lecture: `dprobs = (1.0 / probs) * dlogprobs`). log 0 = -inf."""
-    data = x.data
+    data = _real(x)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.log(data)
 
@@ -313,14 +331,14 @@ def log(x):
 
 def tanh(x):
     """tanh x: dx = (1 - out**2) * g, reusing the output  (lecture: `dhpreact = (1.0 - h**2) * dh`)."""
-    out = np.tanh(x.data)
+    out = np.tanh(_real(x))
     return _result(out, "tanh", (x,), lambda g: ((1.0 - out**2) * g,))
 
 
 def sqrt(x):
     """sqrt x: dx = g / (2 * out)."""
     with np.errstate(invalid="ignore"):
-        out = np.sqrt(x.data)
+        out = np.sqrt(_real(x))
 
     def backward(g):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -337,7 +355,7 @@ def relu(x):
 def sigmoid(x):
     """1 / (1 + e^-x): dx = out * (1 - out) * g."""
     with np.errstate(over="ignore"):
-        out = 1 / (1 + np.exp(-x.data))
+        out = 1 / (1 + np.exp(-_real(x)))
     return _result(out, "sigmoid", (x,), lambda g: (out * (1 - out) * g,))
 
 
@@ -352,6 +370,12 @@ def clamp(x, min=None, max=None):
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
     data = x.data
+    if data.dtype.kind != "f":                            # int tensor, float bound: float32, as torch
+        dt = data.dtype
+        for bound in (min, max):
+            if bound is not None:
+                dt = dtypes.result_type(dt, data.ndim, np.result_type(_constant(bound)), None)
+        data = data.astype(dt, copy=False)
     out = np.clip(data, min, max)
     inside = np.ones(data.shape, dtype=bool)
     if min is not None:
@@ -406,7 +430,10 @@ def sum(x, dim=None, keepdim=False):
     """Sum over dims: dx = g copied along them  (lecture: `dcounts += ones_like(counts) * dcounts_sum`)."""
     data = x.data
     axes = norm_dims(dim, data.ndim)
-    out = data.sum(axis=axes, keepdims=keepdim)
+    if data.dtype.kind == "f":
+        out = data.sum(axis=axes, keepdims=keepdim)
+    else:                                                 # integers and bools sum to int64, as torch's
+        out = data.sum(axis=axes, keepdims=keepdim, dtype=np.int64)
     return _result(out, "sum", (x,), lambda g: (np.broadcast_to(_expand(g, axes, keepdim), data.shape),))
 
 
