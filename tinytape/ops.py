@@ -160,21 +160,21 @@ def div(a, b):
     if ta is None and not isinstance(x, np.ndarray):    # number / tensor: torch computes s * (1/b),
         if y.dtype.kind != "f":                         # and so do we, to the bit
             y = y.astype(dtypes.default_float)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        with _quiet():
             r = np.reciprocal(y)
             out = r * x
 
         def backward(g):                                 # db = -(g * s) * (1/b)**2
-            with np.errstate(invalid="ignore", over="ignore"):
+            with _quiet():
                 return None, -(g * x) * (r * r)
         return _result(out, "div", (ta, tb), backward)
     if np.result_type(x, y).kind != "f":
         x, y = np.asarray(x, dtypes.default_float), np.asarray(y, dtypes.default_float)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with _quiet():
         out = _apply(np.divide, x, y)
 
     def backward(g):
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        with _quiet():
             return g / y, -g * (out / y)
     return _result(out, "div", (ta, tb), backward)
 
@@ -201,7 +201,7 @@ def pow(x, p):
         if dt.kind != "f" and p < 0:
             raise RuntimeError("Integers to negative integer powers are not allowed.")
         data = data.astype(dt, copy=False)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+    with _quiet():
         out = data ** p
     if out.dtype != data.dtype:                           # bool ** True: numpy's int8, torch's bool
         out = out.astype(data.dtype)
@@ -209,7 +209,7 @@ def pow(x, p):
     def backward(g):
         if p == 0:
             return (np.zeros_like(g),)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        with _quiet():
             return (p * data ** (p - 1) * g,)
     return _result(out, "pow", (x,), backward)
 
@@ -221,11 +221,11 @@ def rpow(x, base):
     dt = dtypes.result_type(np.result_type(base), None, data.dtype, data.ndim)   # 2 ** int tensor: int
     if data.dtype != dt:
         data = data.astype(dt)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+    with _quiet():
         out = np.power(base, data)
     if dt.kind != "f":                                    # an integer result is outside the graph
         return _make(out)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with _quiet():
         log_base = np.log(np.asarray(base, dtype=dt))
     return _result(out, "rpow", (x,), lambda g: (out * log_base * g,))
 
@@ -312,7 +312,7 @@ def _real(x):
 
 def exp(x):
     """e^x: dx = out * g, reusing the output  (lecture: `dnorm_logits = counts * dcounts`)."""
-    with np.errstate(over="ignore"):
+    with _quiet():
         out = np.exp(_real(x))
     return _result(out, "exp", (x,), lambda g: (out * g,))
 
@@ -320,11 +320,11 @@ def exp(x):
 def log(x):
     """log x: dx = (1 / x) * g  (lecture: `dprobs = (1.0 / probs) * dlogprobs`). log 0 = -inf."""
     data = _real(x)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with _quiet():
         out = np.log(data)
 
     def backward(g):
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with _quiet():
             return ((1.0 / data) * g,)
     return _result(out, "log", (x,), backward)
 
@@ -337,11 +337,11 @@ def tanh(x):
 
 def sqrt(x):
     """sqrt x: dx = g / (2 * out)."""
-    with np.errstate(invalid="ignore"):
+    with _quiet():
         out = np.sqrt(_real(x))
 
     def backward(g):
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with _quiet():
             return (g / (2 * out),)
     return _result(out, "sqrt", (x,), backward)
 
@@ -354,7 +354,7 @@ def relu(x):
 
 def sigmoid(x):
     """1 / (1 + e^-x): dx = out * (1 - out) * g."""
-    with np.errstate(over="ignore"):
+    with _quiet():
         out = 1 / (1 + np.exp(-_real(x)))
     return _result(out, "sigmoid", (x,), lambda g: (out * (1 - out) * g,))
 
@@ -445,7 +445,7 @@ def mean(x, dim=None, keepdim=False):
                            f"or complex dtype. Got: {dtypes.TORCH_NAMES.get(data.dtype, data.dtype)}")
     axes = norm_dims(dim, data.ndim)
     n = int(np.prod([data.shape[a] for a in axes]))
-    with np.errstate(invalid="ignore", divide="ignore"):               # an empty mean is nan
+    with _quiet():                                        # an empty mean is nan
         out = data.sum(axis=axes, keepdims=keepdim) / n
     return _result(out, "mean", (x,), lambda g: (np.broadcast_to(_expand(g, axes, keepdim) / n, data.shape),))
 
@@ -460,14 +460,14 @@ def var(x, dim=None, correction=1, keepdim=False):
         raise RuntimeError("std and var only support floating point and complex dtypes")
     # N <= correction, as torch: the forward divides by max(0, N - correction) (inf or nan), the
     # backward by N - correction itself (inf when they are equal)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with _quiet():
         diff = data - data.sum(axis=axes, keepdims=True) / n
         out = (diff * diff).sum(axis=axes, keepdims=keepdim) / (n - correction if n > correction else 0)
     scale = 2.0 / (n - correction) if n != correction else float("inf")
 
     def backward(g):
         if n == correction:
-            with np.errstate(invalid="ignore"):           # inf * 0 = nan, as torch
+            with _quiet():                                # inf * 0 = nan, as torch
                 return (scale * diff * _expand(g, axes, keepdim),)
         return (scale * diff * _expand(g, axes, keepdim),)
     return _result(out, "var", (x,), backward)
