@@ -62,7 +62,7 @@ def _out_of_range(idx, n):
         return False
     if idx.dtype.kind == "i":
         idx = idx.view(_UNSIGNED[idx.dtype.itemsize])
-    return bool(idx.max() >= n)
+    return bool(np.maximum.reduce(idx, axis=None) >= n)
 
 
 def _class_targets(target, n, c, what):
