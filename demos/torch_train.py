@@ -94,15 +94,15 @@ def split_losses(torch, F, parameters, data):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m demos.torch_train", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--steps", type=int, default=200_000)
+    ap.add_argument("--steps", type=int, default=None, help="SGD steps (default 200000; 1000 with --quick)")
     ap.add_argument("--hidden", type=int, default=200)
     ap.add_argument("--seed", type=int, default=LECTURE_SEED)
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
     ap.add_argument("--names", default=None, help="path of names.txt (default: $TINYTAPE_NAMES, cache, download)")
     ap.add_argument("--quick", action="store_true", help="1000 steps unless --steps, no progress bar")
     args = ap.parse_args(argv)
-    if args.quick and "--steps" not in (argv if argv is not None else sys.argv[1:]):
-        args.steps = 1000
+    if args.steps is None:
+        args.steps = 1000 if args.quick else 200_000
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # see demos/bench.py: spinning threads cost 10x here
     try:
         import torch
