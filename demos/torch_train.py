@@ -111,8 +111,16 @@ def main(argv=None):
         print("error: torch is not installed (pip install torch): this script times the lecture's torch code",
               file=sys.stderr)
         return 2
-    import nn
+    threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
+    try:
+        return _run(args, torch, F)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(args, torch, F):
+    import nn
     t0 = time.perf_counter()
     data = nn.load_dataset(args.names)
     rng = np.random.default_rng(args.seed)

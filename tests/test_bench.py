@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from demos import bench
+from names_file import NAMES, needs_names
 
 
 @pytest.fixture(autouse=True)
@@ -37,3 +38,14 @@ def test_without_torch_the_table_has_no_torch_column(monkeypatch, capsys):
     assert set(r["steps"][32]) == {"tinytape", "numpy"} and set(r["chain"]) == {"tinytape"}
     assert all(v["torch"] is None for row in r["ratios"].values() for v in row.values())
     assert "torch not installed" in capsys.readouterr().out
+
+
+@needs_names
+def test_torch_train_runs_the_lectures_loop_and_reports_its_wall_time(capsys):
+    pytest.importorskip("torch")
+    from demos import torch_train
+    assert torch_train.main(["--steps", "20", "--quick", "--names", str(NAMES)]) == 0
+    out = capsys.readouterr().out
+    assert "20 steps of batch 32" in out and "wall time" in out and "ms/step" in out
+    losses = [float(line.split()[1]) for line in out.splitlines() if line.split()[:1] in (["train"], ["val"], ["test"])]
+    assert len(losses) == 3 and all(2.0 < v < 4.0 for v in losses)
