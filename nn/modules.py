@@ -3,8 +3,8 @@
 A Module registers what is assigned to it, as torch's does: a leaf tensor that requires grad is a
 parameter, a Module is a child, `register_buffer` makes a buffer (running statistics).
 `parameters()` has torch's order: a module's own parameters, then each child's, each group in
-assignment order (deterministic: plain dicts, no sets). Every layer's forward is one or two tinytape
-ops (the fused F.embedding and F.batch_norm among them): the training step stays cheap.
+assignment order (deterministic: plain dicts, no sets). Every layer's forward is one tinytape op
+(the fused F.embedding, tinytape.addmm and F.batch_norm among them): the training step stays cheap.
 
 Differences from torch, on purpose:
 - Linear stores its weight as (in_features, out_features) and computes `x @ W + b`, the lecture's
@@ -244,7 +244,8 @@ class Flatten(Module):
 
 
 class Linear(Module):
-    """y = x @ W + b with W of shape (in_features, out_features): the lecture's layout.
+    """y = x @ W + b with W of shape (in_features, out_features): the lecture's layout, as one op
+    (tinytape.addmm, as torch's Linear) for a 2-D x.
 
     Initialised as torch's nn.Linear: W and b uniform in +-1/sqrt(in_features). A torch weight,
     stored (out, in), loads with `load_torch(weight, bias)`.
@@ -261,6 +262,8 @@ class Linear(Module):
                                      requires_grad=True) if bias else None)
 
     def forward(self, x):
+        if self.bias is not None and x.ndim == 2:             # one op, as torch's addmm
+            return ops.addmm(self.bias, x, self.weight)
         out = x @ self.weight
         return out if self.bias is None else out + self.bias
 

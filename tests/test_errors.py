@@ -142,6 +142,21 @@ def test_matmul_of_a_zero_dim_tensor(shapes):
     same_error(lambda: x @ y, lambda: tx @ ty, x, y)
 
 
+@pytest.mark.parametrize("shapes", [((5,), (4,), (4, 5)), ((5,), (3, 4), (4,)), ((5,), (3, 4), (3, 5)),
+                                    ((4,), (3, 4), (4, 5)), ((2, 3, 5), (3, 4), (4, 5))], ids=str)
+def test_addmm_operands_that_do_not_fit(shapes):
+    (b, tb), (x, tx), (w, tw) = (pair(*s, seed=k) for k, s in enumerate(shapes))
+    same_error(lambda: tinytape.addmm(b, x, w), lambda: torch.addmm(tb, tx, tw), b, x, w)
+
+
+@pytest.mark.parametrize("which", [0, 1, 2])
+def test_addmm_of_two_dtypes(which):
+    dts = [np.float32] * 3
+    dts[which] = np.float64
+    (b, tb), (x, tx), (w, tw) = (pair(*s, seed=k, dtype=d) for k, (s, d) in enumerate(zip([(5,), (3, 4), (4, 5)], dts)))
+    same_error(lambda: tinytape.addmm(b, x, w), lambda: torch.addmm(tb, tx, tw), b, x, w)
+
+
 @pytest.mark.parametrize("call", ["view(4, 4)", "reshape(-1, 4)", "view(-1, -1)", "view(5)", "reshape(7, -1)"])
 def test_reshape_to_an_invalid_shape(call):
     x, tx = pair(2, 3)

@@ -246,3 +246,40 @@ def test_matmul_same_tensor_twice(dtype):
     a = randn(4, 4, dtype=dtype)
     check(lambda T, F, x: x @ x, a, tol=REDUCE)
     check(lambda T, F, x: x @ x.T, a, tol=REDUCE)
+
+
+# addmm: nn.Linear's fused `x @ W + b`; the bias broadcast over the rows (summed back in backward)
+ADDMM = [((5,), (3, 4), (4, 5)), ((1, 5), (3, 4), (4, 5)), ((3, 5), (3, 4), (4, 5)), ((3, 1), (3, 4), (4, 5)),
+         ((), (3, 4), (4, 5)), ((64,), (32, 30), (30, 64))]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shapes", ADDMM, ids=str)
+def test_addmm(shapes, dtype):
+    b, x, w = (randn(*s, dtype=dtype, seed=k) for k, s in enumerate(shapes))
+    check(lambda T, F, b, x, w: T.addmm(b, x, w), b, x, w, tol=REDUCE)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_addmm_with_inputs_that_do_not_require_grad(dtype):
+    b, x, w = randn(5, dtype=dtype), randn(3, 4, dtype=dtype, seed=1), randn(4, 5, dtype=dtype, seed=2)
+    check(lambda T, F, b, x, w: T.addmm(b, x, w), NoGrad(b), x, w, tol=REDUCE)
+    check(lambda T, F, b, x, w: T.addmm(b, x, w), b, NoGrad(x), w, tol=REDUCE)
+    check(lambda T, F, b, x, w: T.addmm(b, x, w), b, x, NoGrad(w), tol=REDUCE)
+
+
+def test_addmm_is_bit_identical_to_matmul_then_add():
+    """The fused op does the lecture's numpy operations: `embcat @ W1 + b1` forward, `dh @ W.T`,
+    `x.T @ dh`, `dh.sum(0)` backward, so its values and gradients equal the two-op chain's."""
+    import tinytape
+    b, x, w = randn(5, dtype=np.float32), randn(3, 4, dtype=np.float32, seed=1), randn(4, 5, dtype=np.float32, seed=2)
+    g = randn(3, 5, dtype=np.float32, seed=3)
+    fused = [tinytape.tensor(a, requires_grad=True) for a in (b, x, w)]
+    chain = [tinytape.tensor(a, requires_grad=True) for a in (b, x, w)]
+    out = tinytape.addmm(*fused)
+    ref = chain[1] @ chain[2] + chain[0]
+    out.backward(g)
+    ref.backward(g)
+    assert out.grad_fn == "addmm" and np.array_equal(out.data, ref.data)
+    for f, c in zip(fused, chain):
+        assert np.array_equal(f.grad, c.grad)

@@ -16,7 +16,7 @@ from .random import Generator, manual_seed, multinomial, rand, randint, randn
 from .tape import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .tensor import (Tensor, arange, as_tensor, empty, from_numpy, full, ones, ones_like, tensor,
                      zeros, zeros_like)
-from .ops import (abs, argmax, argmin, cat, clamp, clone, exp, log, matmul, max, mean, min, permute,
+from .ops import (abs, addmm, argmax, argmin, cat, clamp, clone, exp, log, matmul, max, mean, min, permute,
                   relu, reshape, sigmoid, sqrt, stack, sum, tanh, transpose, where)
 from .functional import log_softmax, softmax
 from . import check, viz

@@ -31,6 +31,35 @@ def _result(data, name, inputs, backward):
     return out
 
 
+# ---------------------------------------------------------------------------------- numpy warnings
+# torch never warns about overflow, log 0 or 0/0; numpy does, so the ops that can meet them silence
+# numpy around their numpy calls: `with _quiet():`. np.errstate builds a new error state at every
+# use (1-2 µs, more than a small op costs); numpy 2 keeps the state in a context variable, so
+# `_quiet` sets it to one "ignore all" state made at import, and resets it on exit (per thread and
+# task, as np.errstate: nothing global changes). Other numpy versions get np.errstate itself.
+try:
+    from numpy._core._ufunc_config import _extobj_contextvar as _errstate_var
+    with np.errstate(all="ignore"):
+        _IGNORE_ALL = _errstate_var.get()
+except (ImportError, AttributeError):
+    _errstate_var = None
+
+
+class _quiet:
+    __slots__ = ("_token",)
+
+    def __enter__(self):
+        self._token = _errstate_var.set(_IGNORE_ALL)
+
+    def __exit__(self, *exc):
+        _errstate_var.reset(self._token)
+
+
+if _errstate_var is None:
+    def _quiet():
+        return np.errstate(all="ignore")
+
+
 # ---------------------------------------------------------------------------------- operands
 def _constant(v):
     """A non-tensor operand: Python and numpy scalars become weak Python scalars (np.float64 is a
@@ -65,6 +94,10 @@ def _operands(a, b, wrap=True):
     y = b.data if tb is not None else _constant(b)
     if ta is not None and tb is not None and x.dtype == y.dtype:
         return ta, tb, x, y                                 # the common case: nothing to promote
+    if ta is not None and tb is None and type(y) in (float, int) and x.dtype.kind == "f":
+        return ta, tb, x, y                                 # float tensor and a number: the tensor's dtype
+    if tb is not None and ta is None and type(x) in (float, int) and y.dtype.kind == "f":
+        return ta, tb, x, y
     dt = dtypes.result_type(*_dtype_ndim(ta, x), *_dtype_ndim(tb, y))
     if isinstance(x, np.ndarray) and x.dtype != dt:
         x = x.astype(dt)
@@ -115,8 +148,8 @@ def mul(a, b):
     """a * b: da = b * g, db = a * g  (lecture: `dcounts = counts_sum_inv * dprobs`)."""
     ta, tb, x, y = _operands(a, b)
 
-    def backward(g):
-        return y * g, x * g
+    def backward(g):                                     # (nothing for a constant operand)
+        return (y * g if ta is not None else None), (x * g if tb is not None else None)
     return _result(_apply(np.multiply, x, y), "mul", (ta, tb), backward)
 
 
@@ -127,21 +160,21 @@ def div(a, b):
     if ta is None and not isinstance(x, np.ndarray):    # number / tensor: torch computes s * (1/b),
         if y.dtype.kind != "f":                         # and so do we, to the bit
             y = y.astype(dtypes.default_float)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        with _quiet():
             r = np.reciprocal(y)
             out = r * x
 
         def backward(g):                                 # db = -(g * s) * (1/b)**2
-            with np.errstate(invalid="ignore", over="ignore"):
+            with _quiet():
                 return None, -(g * x) * (r * r)
         return _result(out, "div", (ta, tb), backward)
     if np.result_type(x, y).kind != "f":
         x, y = np.asarray(x, dtypes.default_float), np.asarray(y, dtypes.default_float)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with _quiet():
         out = _apply(np.divide, x, y)
 
     def backward(g):
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        with _quiet():
             return g / y, -g * (out / y)
     return _result(out, "div", (ta, tb), backward)
 
@@ -168,7 +201,7 @@ def pow(x, p):
         if dt.kind != "f" and p < 0:
             raise RuntimeError("Integers to negative integer powers are not allowed.")
         data = data.astype(dt, copy=False)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+    with _quiet():
         out = data ** p
     if out.dtype != data.dtype:                           # bool ** True: numpy's int8, torch's bool
         out = out.astype(data.dtype)
@@ -176,7 +209,7 @@ def pow(x, p):
     def backward(g):
         if p == 0:
             return (np.zeros_like(g),)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        with _quiet():
             return (p * data ** (p - 1) * g,)
     return _result(out, "pow", (x,), backward)
 
@@ -188,11 +221,11 @@ def rpow(x, base):
     dt = dtypes.result_type(np.result_type(base), None, data.dtype, data.ndim)   # 2 ** int tensor: int
     if data.dtype != dt:
         data = data.astype(dt)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+    with _quiet():
         out = np.power(base, data)
     if dt.kind != "f":                                    # an integer result is outside the graph
         return _make(out)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with _quiet():
         log_base = np.log(np.asarray(base, dtype=dt))
     return _result(out, "rpow", (x,), lambda g: (out * log_base * g,))
 
@@ -237,6 +270,38 @@ def matmul(a, b):
     return _result(out, "matmul", (ta, tb), backward)
 
 
+def addmm(input, mat1, mat2):
+    """input + mat1 @ mat2 for two matrices, as one op (torch.addmm; nn.Linear's `x @ W + b`, the
+    lecture's `hprebn = embcat @ W1 + b1`): matmul's and add's rules together, dmat1 = g @ mat2.T,
+    dmat2 = mat1.T @ g, dinput = g (the engine sums it over the rows: `db1 = dhprebn.sum(0)`)."""
+    tb = input if isinstance(input, Tensor) else None
+    tx = mat1 if isinstance(mat1, Tensor) else None
+    tw = mat2 if isinstance(mat2, Tensor) else None
+    b = tb.data if tb is not None else np.asarray(input)
+    x = tx.data if tx is not None else np.asarray(mat1)
+    w = tw.data if tw is not None else np.asarray(mat2)
+    if x.ndim != 2 or w.ndim != 2:
+        name, m = ("mat1", x) if x.ndim != 2 else ("mat2", w)
+        raise RuntimeError(f"{name} must be a matrix, got {m.ndim}-D tensor")
+    if x.dtype != w.dtype or b.dtype != w.dtype:
+        name, m = ("self", b) if b.dtype != w.dtype else ("mat1", x)
+        raise RuntimeError(f"{name} and mat2 must have the same dtype, but got "
+                           f"{dtypes.TORCH_NAMES.get(m.dtype, m.dtype)} and {dtypes.TORCH_NAMES.get(w.dtype, w.dtype)}")
+    if x.shape[1] != w.shape[0]:
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied "
+                           f"({x.shape[0]}x{x.shape[1]} and {w.shape[0]}x{w.shape[1]})")
+    out = x @ w
+    try:
+        out += b                                          # in place: x @ w is a new array
+    except ValueError:
+        raise expand_error(b.shape, out.shape, dtypes.TORCH_NAMES.get(b.dtype, "")) from None
+
+    def backward(g):
+        return (g, g @ w.T if tx is not None and tx._rg else None,
+                x.T @ g if tw is not None and tw._rg else None)
+    return _result(out, "addmm", (tb, tx, tw), backward)
+
+
 # ---------------------------------------------------------------------------------- elementwise
 def _real(x):
     """x's data as floats: integer and bool tensors (which never require grad) become float32, as
@@ -247,7 +312,7 @@ def _real(x):
 
 def exp(x):
     """e^x: dx = out * g, reusing the output  (lecture: `dnorm_logits = counts * dcounts`)."""
-    with np.errstate(over="ignore"):
+    with _quiet():
         out = np.exp(_real(x))
     return _result(out, "exp", (x,), lambda g: (out * g,))
 
@@ -255,11 +320,11 @@ def exp(x):
 def log(x):
     """log x: dx = (1 / x) * g  (lecture: `dprobs = (1.0 / probs) * dlogprobs`). log 0 = -inf."""
     data = _real(x)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with _quiet():
         out = np.log(data)
 
     def backward(g):
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with _quiet():
             return ((1.0 / data) * g,)
     return _result(out, "log", (x,), backward)
 
@@ -272,11 +337,11 @@ def tanh(x):
 
 def sqrt(x):
     """sqrt x: dx = g / (2 * out)."""
-    with np.errstate(invalid="ignore"):
+    with _quiet():
         out = np.sqrt(_real(x))
 
     def backward(g):
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with _quiet():
             return (g / (2 * out),)
     return _result(out, "sqrt", (x,), backward)
 
@@ -289,7 +354,7 @@ def relu(x):
 
 def sigmoid(x):
     """1 / (1 + e^-x): dx = out * (1 - out) * g."""
-    with np.errstate(over="ignore"):
+    with _quiet():
         out = 1 / (1 + np.exp(-_real(x)))
     return _result(out, "sigmoid", (x,), lambda g: (out * (1 - out) * g,))
 
@@ -404,7 +469,7 @@ def mean(x, dim=None, keepdim=False):
                            f"or complex dtype. Got: {dtypes.TORCH_NAMES.get(data.dtype, data.dtype)}")
     axes = norm_dims(dim, data.ndim)
     n = _count(data.shape, axes)
-    with np.errstate(invalid="ignore", divide="ignore"):               # an empty mean is nan
+    with _quiet():                                        # an empty mean is nan
         out = forward_sum(data, axes, keepdim, n) / n
     shape = data.shape
     return _result(out, "mean", (x,), lambda g: (np.broadcast_to(_expand(g, axes, keepdim) / n, shape),))
@@ -420,14 +485,14 @@ def var(x, dim=None, correction=1, keepdim=False):
         raise RuntimeError("std and var only support floating point and complex dtypes")
     # N <= correction, as torch: the forward divides by max(0, N - correction) (inf or nan), the
     # backward by N - correction itself (inf when they are equal)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with _quiet():
         diff = data - forward_sum(data, axes, True, n) / n
         out = forward_sum(diff * diff, axes, keepdim, n) / (n - correction if n > correction else 0)
     scale = 2.0 / (n - correction) if n != correction else float("inf")
 
     def backward(g):
         if n == correction:
-            with np.errstate(invalid="ignore"):           # inf * 0 = nan, as torch
+            with _quiet():                                # inf * 0 = nan, as torch
                 return (scale * diff * _expand(g, axes, keepdim),)
         return (scale * diff * _expand(g, axes, keepdim),)
     return _result(out, "var", (x,), backward)
@@ -440,7 +505,7 @@ def std(x, dim=None, correction=1, keepdim=False):
     out = np.sqrt(v.data)
 
     def backward(g):
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with _quiet():
             return (np.where(out == 0, 0, g / (2 * out)),)
     return _result(out, "std", (v,), backward)
 
@@ -507,7 +572,7 @@ def argmin(x, dim=None, keepdim=False):
 def reshape(x, shape):
     """x viewed with another shape (one -1 inferred): dx = g viewed back  (`demb = dembcat.view(emb.shape)`)."""
     data = x.data
-    shape = tuple(int(s) for s in shape)
+    shape = tuple(map(int, shape))
     if shape.count(-1) > 1:
         raise RuntimeError("only one dimension can be inferred")
     try:

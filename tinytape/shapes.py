@@ -6,16 +6,23 @@ copies' gradients (the lecture: "when a value gets used multiple times, we sum u
 """
 import numpy as np
 
+_sum = np.add.reduce
+
 
 def sum_to(g, shape):
     """Sum `g` over the dims that broadcasting added or stretched, so that it has `shape`."""
+    shape = tuple(shape)
     lead = g.ndim - len(shape)
     if lead:
-        g = g.sum(axis=0) if lead == 1 else g.sum(axis=tuple(range(lead)))
-    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
-    if stretched:
-        g = g.sum(axis=stretched[0] if len(stretched) == 1 else stretched, keepdims=True)
-    if g.shape != tuple(shape):
+        if g.shape[:lead] == (1,) * lead:                 # (1, C) -> (C,): nothing to add up
+            g = g.reshape(g.shape[lead:])
+        else:                                             # (np.add.reduce: ndarray.sum without its wrapper)
+            g = _sum(g, 0 if lead == 1 else tuple(range(lead)))
+    if g.shape != shape:
+        stretched = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+        if stretched:
+            g = _sum(g, stretched[0] if len(stretched) == 1 else stretched, keepdims=True)
+    if g.shape != shape:
         raise RuntimeError(f"internal error: gradient of shape {g.shape} does not fit input {tuple(shape)}")
     return g if type(g) is np.ndarray else np.asarray(g)      # a sum to 0-d gives a numpy scalar
 

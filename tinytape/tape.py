@@ -29,6 +29,7 @@ _tape = []               # weak references to recorded results, in recording ord
 _ref = weakref.ref
 _COMPACT_AT = 4096
 _limit = _COMPACT_AT     # drop dead references when the tape grows past this
+_quiet = None            # numpy's "ignore all" error state (ops._quiet)
 
 FREED = ("Trying to backward through the graph a second time (or directly access saved tensors "
          "after they have already been freed). Saved intermediate values of the graph are freed "
@@ -183,37 +184,40 @@ def backward(root, seed, retain_graph=False):
     """Backpropagate `seed` (an array of root's shape and dtype) from `root` through the tape."""
     node = root._node
     if node is None:                                    # a leaf: its gradient is the seed
-        _commit([], {id(root): (root, seed)}, retain_graph)
+        _commit([], {root: seed}, retain_graph)
         return
     if node[2] is None:
         raise RuntimeError(FREED)
-    pending = {id(root): (root, seed)}                  # intermediates waiting for their entry
-    leaves = {}                                         # gradients for leaves, written at the end
+    # tensors are dict keys by identity (object.__hash__: their elementwise __eq__ is never called)
+    pending = {root: seed}                              # intermediate -> gradient, waiting for its entry
+    leaves = {}                                         # leaf -> gradient, written at the end
     done = []                                           # (tensor, gradient) of processed entries
     kept = []                                           # live entries walked past, not processed
     i = len(_tape)
-    with np.errstate(all="ignore"):                     # inf * 0 in a rule is nan, silently, as in torch
+    global _quiet
+    if _quiet is None:                                  # ops._quiet, bound at the first backward
+        from .ops import _quiet                         # (ops imports this module)
+    with _quiet():                                      # inf * 0 in a rule is nan, silently, as in torch
         while pending and i:
             i -= 1
             t = _tape[i]()
             if t is None:
                 continue
-            item = pending.pop(id(t), None)
-            if item is None:
+            g = pending.pop(t, None)
+            if g is None:
                 kept.append(_tape[i])
                 continue
             name, inputs, rule = t._node
             if rule is None:
                 raise RuntimeError(FREED)
-            grads = rule(item[1])
-            for u, g in zip(inputs, grads):
-                if g is None or u is None or not u._rg:
+            for u, gu in zip(inputs, rule(g)):
+                if gu is None or u is None or not u._rg:
                     continue
-                g = _fit(g, u.data)
+                gu = _fit(gu, u.data)
                 into = leaves if u._node is None else pending
-                prev = into.get(id(u))
-                into[id(u)] = (u, g if prev is None else _add(prev[1], g))
-            done.append(item)
+                prev = into.get(u)
+                into[u] = gu if prev is None else _add(prev, gu)
+            done.append((t, g))
     if pending:                                         # reached tensors whose entry is gone
         raise RuntimeError(FREED)
     _commit(done, leaves, retain_graph)
@@ -249,7 +253,7 @@ def _commit(done, leaves, retain_graph):
         t._grad = g if t._grad is None else _add(t._grad, g)
         if not retain_graph:
             t._node = (t._node[0], t._node[1], None)
-    for t, g in leaves.values():
+    for t, g in leaves.items():
         if t._grad is not None:
             t._grad = _add(t._grad, g)
         else:
