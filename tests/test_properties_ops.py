@@ -458,6 +458,14 @@ def _(draw):
     return (lambda T, F, x, y: x @ y), [a, b], dict(tol=REDUCE, magnitudes=True)
 
 
+@op("addmm")
+def _(draw):
+    m, k, n, dt = draw(st.integers(0, 4)), draw(st.integers(0, 4)), draw(st.integers(0, 4)), draw(FLOATS)
+    bias = draw(st.sampled_from([(n,), (1, n), (m, n), (), (m, 1)]))       # broadcast into (m, n)
+    b, x, w = values(draw, bias, dt), values(draw, (m, k), dt), values(draw, (k, n), dt)
+    return (lambda T, F, b, x, w: T.addmm(b, x, w)), [b, x, w], dict(tol=REDUCE, magnitudes=True)
+
+
 # ---------------------------------------------------------------------------------- functional
 @op("softmax-log_softmax")
 def _(draw):
