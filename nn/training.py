@@ -149,9 +149,11 @@ def _resume_from(resume, model, config, rng):
     for k in ("steps", "batch_size", "lr", "lr_final", "batches"):
         if saved.get(k) != config[k]:
             problems.append(f"{k} was {saved.get(k)!r}, now {config[k]!r}")
-    kind = rng.bit_generator.state.get("bit_generator")
-    if not isinstance(ckpt.rng_state, dict) or ckpt.rng_state.get("bit_generator") != kind:
-        problems.append(f"its minibatch generator state is not a {kind} state")
+    try:                                                  # the generator's state, tried on a spare one
+        type(rng.bit_generator)().state = ckpt.rng_state
+    except (TypeError, ValueError, KeyError) as e:
+        problems.append(f"its minibatch generator state does not fit a {type(rng.bit_generator).__name__} "
+                        f"({type(e).__name__}: {e})")
     if problems:
         raise ValueError(f"{where}cannot resume this run from the checkpoint: " + "; ".join(problems))
     try:

@@ -192,6 +192,21 @@ def test_a_checkpoint_whose_arrays_do_not_fit_the_model_names_them(saved):
     assert_same(state(m), before)
 
 
+@pytest.mark.parametrize("rng_state", [{"bit_generator": "MT19937", "state": {}},
+                                       {"bit_generator": "PCG64", "state": {"state": "x", "inc": 1}}, "junk"],
+                         ids=["another generator", "damaged", "not a dict"])
+def test_a_generator_state_that_does_not_fit_is_refused_before_anything_changes(saved, rng_state):
+    ckpt = nn.load_checkpoint(saved)
+    ckpt.rng_state = rng_state
+    X, Y = small_data()
+    m, rng = model(seed=9), np.random.default_rng(1)
+    before, rng_before = state(m), rng.bit_generator.state
+    with pytest.raises(ValueError, match="its minibatch generator state does not fit a PCG64"):
+        nn.fit(m, X, Y, STEPS, generator=rng, resume=ckpt)
+    assert_same(state(m), before)
+    assert rng.bit_generator.state == rng_before
+
+
 @pytest.mark.parametrize("damage", ["empty", "garbage", "truncated", "parameters", "format", "meta"])
 def test_damaged_or_foreign_files_get_a_clear_error(saved, tmp_path, damage):
     bad = tmp_path / "bad.npz"
