@@ -6,7 +6,8 @@
 runs the forward pass of "becoming a backprop ninja" as written. Files, one purpose each:
 tensor.py (the Tensor), tape.py (recording and the reverse walk), ops.py (every primitive with its
 backward rule), functional.py (softmax, fused cross-entropy and batchnorm), shapes.py (broadcast
-reduction and dims), dtypes.py (type promotion), random.py, gradcheck.py.
+reduction and dims), dtypes.py (type promotion), quiet.py (silencing numpy warnings), random.py,
+gradcheck.py, check.py (the exercise checker), viz.py (the tape as a table and a graph).
 """
 from . import functional, ops
 from .dtypes import (bool, double, float, float32, float64, int, int8, int16, int32, int64, long,

@@ -22,6 +22,7 @@ import weakref
 import numpy as np
 
 from . import dtypes
+from .quiet import quiet
 from .shapes import sum_to
 
 _enabled = True          # grad mode
@@ -29,7 +30,6 @@ _tape = []               # weak references to recorded results, in recording ord
 _ref = weakref.ref
 _COMPACT_AT = 4096
 _limit = _COMPACT_AT     # drop dead references when the tape grows past this
-_quiet = None            # numpy's "ignore all" error state (ops._quiet)
 
 FREED = ("Trying to backward through the graph a second time (or directly access saved tensors "
          "after they have already been freed). Saved intermediate values of the graph are freed "
@@ -194,10 +194,7 @@ def backward(root, seed, retain_graph=False):
     done = []                                           # (tensor, gradient) of processed entries
     kept = []                                           # live entries walked past, not processed
     i = len(_tape)
-    global _quiet
-    if _quiet is None:                                  # ops._quiet, bound at the first backward
-        from .ops import _quiet                         # (ops imports this module)
-    with _quiet():                                      # inf * 0 in a rule is nan, silently, as in torch
+    with quiet():                                      # inf * 0 in a rule is nan, silently, as in torch
         while pending and i:
             i -= 1
             t = _tape[i]()
@@ -243,21 +240,21 @@ def _add(a, b):
     return s if type(s) is np.ndarray else np.asarray(s)
 
 
+def _own(g, owned):
+    """g itself if no other gradient holds it, else a copy: no two .grad arrays share memory."""
+    if g.base is not None or id(g) in owned or not g.flags.writeable:
+        g = g.copy()                                    # a view, or an array another grad holds
+    owned.add(id(g))
+    return g
+
+
 def _commit(done, leaves, retain_graph):
     """Write the walk's gradients: set on intermediates, accumulated into leaves, never aliased."""
     owned = set()
     for t, g in done:
-        if g.base is not None or id(g) in owned or not g.flags.writeable:
-            g = g.copy()                                # a view or an array another grad holds
-        owned.add(id(g))
+        g = _own(g, owned)
         t._grad = g if t._grad is None else _add(t._grad, g)
         if not retain_graph:
             t._node = (t._node[0], t._node[1], None)
     for t, g in leaves.items():
-        if t._grad is not None:
-            t._grad = _add(t._grad, g)
-        else:
-            if g.base is not None or id(g) in owned or not g.flags.writeable:
-                g = g.copy()
-            owned.add(id(g))
-            t._grad = g
+        t._grad = _own(g, owned) if t._grad is None else _add(t._grad, g)
