@@ -210,16 +210,23 @@ def _values_str(array, indent):
 
 def _add_suffixes(text, suffixes, indent):
     """Append `, suffix` for each suffix, starting a new line when it would pass linewidth.
-    (torch's line length count is 2 more than the last line's length: kept, for the same output.)"""
+
+    The line breaks are torch's own, for the same output with `tinytape.` for `torch.`: lengths
+    are counted as torch counts them, with torch's names (`dtype=torch.float64`, 3 characters
+    shorter) and torch's line length, which counts 2 more than the last line has.
+    """
+    def torch_length(suffix):
+        return len(suffix) - (len("tinytape.") - len("torch.")) * suffix.count("tinytape.")
+
     pieces = [text]
     line_length = len(text) - text.rfind("\n") + 1
     for suffix in suffixes:
-        if line_length + len(suffix) + 2 > _opts["linewidth"]:
+        if line_length + torch_length(suffix) + 2 > _opts["linewidth"]:
             pieces.append(",\n" + " " * indent + suffix)
-            line_length = indent + len(suffix)
+            line_length = indent + torch_length(suffix)
         else:
             pieces.append(", " + suffix)
-            line_length += len(suffix) + 2
+            line_length += torch_length(suffix) + 2
     pieces.append(")")
     return "".join(pieces)
 
@@ -285,8 +292,11 @@ def format_scalar(array, spec, **repr_options):
 # Size
 
 def _type_name(obj):
+    """A type's name as torch's messages write it: `float`, `numpy.float64`, and `Tensor` for ours."""
     kind = type(obj)
-    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    if kind.__module__ == "builtins" or kind.__module__.split(".")[0] == "tinytape":
+        return kind.__qualname__
+    return f"{kind.__module__}.{kind.__qualname__}"
 
 
 class Size(tuple):
