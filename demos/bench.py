@@ -9,7 +9,10 @@ Variants, each a whole step with its minibatch draw (`ix = rng.integers(0, n, ba
   tinytape      nn.MLP trained by nn.fit (model(Xb) -> F.cross_entropy -> zero grads -> backward ->
                 SGD step): the way a user trains; timed as nn.fit over a block of steps
   numpy         demos.handwritten.sgd_step: the lecture's hand-written backward (exercise 4)
-  torch         the lecture's torch code with autograd (demos.torch_train.lecture_step), 2 threads
+  learner       the lecture's training step as a learner writes it (demos.torch_train.lecture_step:
+                the composite batchnorm, torch.tanh, F.cross_entropy, `p.grad = None`, loss.backward(),
+                `p.data += -lr * p.grad`), one function taking the library module, run on tinytape
+  torch         that very same function run on torch with autograd, 2 threads
   mygrad, autograd   the same forward on MyGrad / HIPS autograd, when they are importable
 All start from the same init (nn.lecture_init) and read the same data: names.txt ($TINYTAPE_NAMES
 or --names) or, without it, random tokens of the same shape (said in the output). Each round
@@ -87,13 +90,14 @@ def load_data(names=None):
 
 
 # ---------------------------------------------------------------------------------- the variants
-# Each maker returns run(steps): `steps` training steps, minibatch draw included.
+# Each maker returns run(steps): `steps` training steps, minibatch draw included; it returns their
+# losses. All makers start from the same init and draw the same minibatches for the same seed.
 def make_tinytape(X, Y, batch, seed):
     model = nn.MLP(n_hidden=200, generator=np.random.default_rng(seed))
     rng = np.random.default_rng(seed + 1)
 
     def run(steps):
-        nn.fit(model, X, Y, steps, batch_size=batch, generator=rng)
+        return nn.fit(model, X, Y, steps, batch_size=batch, generator=rng).loss
     return run
 
 
@@ -106,24 +110,35 @@ def make_numpy(X, Y, batch, seed):
         for i in range(steps):
             ix = rng.integers(0, n, batch)
             losses[i] = handwritten.sgd_step(p, X[ix], Y[ix], nn.lecture_lr(i, steps))
+        return losses
     return run
 
 
-def make_torch(X, Y, batch, seed):
-    import torch
-    import torch.nn.functional as tF
-
+def make_lecture(lib, F, X, Y, batch, seed):
+    """The lecture's loop around demos.torch_train.lecture_step on `lib` (tinytape or torch, with its
+    functional module F): the same code for both, only the module differs."""
     from .torch_train import lecture_step, parameters_from
-    parameters = parameters_from(nn.lecture_init(np.random.default_rng(seed)), torch)
-    Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
+    parameters = parameters_from(nn.lecture_init(np.random.default_rng(seed)), lib)
+    Xt, Yt = lib.from_numpy(X), lib.from_numpy(Y)
     rng, n = np.random.default_rng(seed + 1), len(X)
 
     def run(steps):
         losses = np.empty(steps)
         for i in range(steps):
-            ix = torch.from_numpy(rng.integers(0, n, batch))
-            losses[i] = lecture_step(torch, tF, parameters, Xt[ix], Yt[ix], nn.lecture_lr(i, steps)).item()
+            ix = lib.from_numpy(rng.integers(0, n, batch))
+            losses[i] = lecture_step(lib, F, parameters, Xt[ix], Yt[ix], nn.lecture_lr(i, steps)).item()
+        return losses
     return run
+
+
+def make_learner(X, Y, batch, seed):
+    return make_lecture(tinytape, F, X, Y, batch, seed)
+
+
+def make_torch(X, Y, batch, seed):
+    import torch
+    import torch.nn.functional as tF
+    return make_lecture(torch, tF, X, Y, batch, seed)
 
 
 def make_mygrad(X, Y, batch, seed):
@@ -152,6 +167,7 @@ def make_mygrad(X, Y, batch, seed):
             for p in params:
                 p.data += -lr * p.grad
             losses[i] = loss.item()
+        return losses
     return run
 
 
@@ -185,17 +201,18 @@ def make_autograd(X, Y, batch, seed):
             for p, g in zip(params, grads):
                 p += -lr * g
             losses[i] = loss
+        return losses
     return run
 
 
-VARIANTS = {"tinytape": make_tinytape, "numpy": make_numpy, "torch": make_torch,
+VARIANTS = {"tinytape": make_tinytape, "learner": make_learner, "numpy": make_numpy, "torch": make_torch,
             "mygrad": make_mygrad, "autograd": make_autograd}
 
 
 def available(names):
     out = []
     for name in names:
-        if name in ("tinytape", "numpy") or _optional(name) is not None:
+        if name in ("tinytape", "learner", "numpy") or _optional(name) is not None:
             out.append(name)
     return out
 
@@ -238,10 +255,12 @@ def per_op(shape, number, repeat, torch=None):
     G = rng.standard_normal(shape).astype(np.float32)
     a, b = tinytape.tensor(x, requires_grad=True), tinytape.tensor(y, requires_grad=True)
 
+    tG = tinytape.tensor(G)
+
     def tt_fb():
         a.grad = None
         b.grad = None
-        (a * b).backward(G)
+        (a * b).backward(tG)
 
     def np_fb():
         x * y
@@ -305,18 +324,25 @@ def report(info, data_desc, steps_for, rounds, table, ops, chain, depth):
             rt = t / table[b]["torch"] if "torch" in table[b] else None
             row += f"{t:22.1f}{rn:9.2f}x" + (f"{rt:9.2f}x" if rt is not None else f"{'-':>10s}")
         p(row)
+    legend = {"tinytape": "nn.MLP trained by nn.fit (the library's way)",
+              "learner": "the lecture's step as a learner writes it (demos.torch_train.lecture_step) on tinytape",
+              "numpy": "the hand-written numpy step (demos.handwritten.sgd_step, exercise 4)",
+              "torch": "the same lecture_step as `learner`, on torch with autograd",
+              "mygrad": "the lecture's forward on MyGrad", "autograd": "the lecture's forward on HIPS autograd"}
+    for v in table[batches[0]]:
+        p(f"  {v:9s} {legend[v]}")
     p("\nper-op overhead: `a * b` on two leaves (recorded), and `a * b` then `.backward(g)` "
       "(numpy: `x * y`; `x * y`, `g * y`, `g * x`), µs per call")
     for shape, r in ops.items():
         line = (f"  {str(shape):10s} forward: tinytape {r['tinytape_fwd']:6.2f}  numpy {r['numpy_fwd']:6.2f}"
                 f"  (+{r['tinytape_fwd'] - r['numpy_fwd']:.2f})")
         if "torch_fwd" in r:
-            line += f"  torch {r['torch_fwd']:6.2f}"
+            line += f"  torch {r['torch_fwd']:6.2f}  (tinytape/torch {r['tinytape_fwd'] / r['torch_fwd']:.2f}x)"
         p(line)
         line = (f"  {'':10s} fwd+bwd: tinytape {r['tinytape_fwd_bwd']:6.2f}  numpy {r['numpy_fwd_bwd']:6.2f}"
                 f"  (+{r['tinytape_fwd_bwd'] - r['numpy_fwd_bwd']:.2f})")
         if "torch_fwd_bwd" in r:
-            line += f"  torch {r['torch_fwd_bwd']:6.2f}"
+            line += f"  torch {r['torch_fwd_bwd']:6.2f}  (tinytape/torch {r['tinytape_fwd_bwd'] / r['torch_fwd_bwd']:.2f}x)"
         p(line)
     p(f"\na chain of {depth:,} ops (y = y * 1.0001), then backward, seconds:")
     for name, r in chain.items():
@@ -332,7 +358,7 @@ def parse(argv):
     ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds; the best counts (default 3)")
     ap.add_argument("--depth", type=int, default=None, help="deep chain length (default 100000)")
     ap.add_argument("--names", default=None, help="names.txt (default $TINYTAPE_NAMES, else random tokens)")
-    ap.add_argument("--variants", default="tinytape,numpy,torch,mygrad,autograd",
+    ap.add_argument("--variants", default="tinytape,learner,numpy,torch,mygrad,autograd",
                     help="comma-separated; those not importable are left out")
     args = ap.parse_args(argv)
     q = args.quick

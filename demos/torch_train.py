@@ -8,7 +8,8 @@ loop with `loss.backward()`), with two choices made so that it runs the very sam
 `python -m nn.train --seed S`: the init is nn.lecture_init from numpy's `default_rng(S)` (the
 lecture's scales; torch's generator would give other numbers), and the minibatch indices come from
 that same numpy generator after the init, as nn.fit draws them. torch is optional in tinytape: this
-script exits with a message when it is not installed. `demos.bench` times `lecture_step` below.
+script exits with a message when it is not installed. `demos.bench` times `lecture_step` below, on
+torch and, unchanged, on tinytape.
 """
 import argparse
 import os
@@ -30,7 +31,12 @@ def parameters_from(arrays, torch):
 
 
 def lecture_step(torch, F, parameters, Xb, Yb, lr):
-    """One step of the lecture's training loop: forward, loss.backward(), `p.data += -lr * p.grad`."""
+    """One step of the lecture's training loop: forward, loss.backward(), `p.data += -lr * p.grad`.
+
+    Written once for any library with torch's API: `torch` is the module (torch, or tinytape) and F
+    its functional module; demos.bench runs this very function on both. The update is valid whether
+    `.data` and `.grad` are numpy arrays (numpy's in-place add) or tensors (the tensor's in-place add,
+    into the parameter's storage); in both cases `p.data` is then set to the same, updated object."""
     C, W1, b1, W2, b2, bngain, bnbias = parameters
     # forward pass
     emb = C[Xb]                                    # embed the characters into vectors

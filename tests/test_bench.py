@@ -13,20 +13,22 @@ def _random_tokens(monkeypatch):
 
 
 def test_quick_benchmark_produces_sane_numbers(capsys):
-    r = bench.main(["--quick", "--variants", "tinytape,numpy,torch"])
+    r = bench.main(["--quick", "--variants", "tinytape,learner,numpy,torch"])
     out = capsys.readouterr().out
     assert "RANDOM tokens" in r["data"] and r["machine"]["cores"] >= 1 and r["machine"]["numpy"]
     assert set(r["steps"]) == {32, 4096}
     for batch, row in r["steps"].items():
-        assert {"tinytape", "numpy"} <= set(row)
+        assert {"tinytape", "learner", "numpy"} <= set(row)
         for variant, us in row.items():
             assert np.isfinite(us) and us > 0, (batch, variant)
             ratio = r["ratios"][batch][variant]
             assert ratio["numpy"] == us / row["numpy"]
             assert ratio["torch"] == (us / row["torch"] if "torch" in row else None)
             assert f"{us:.1f}" in out
+    assert "learner   the lecture's step as a learner writes it" in out
     for shape, ops in r["ops"].items():
         assert all(v > 0 for v in ops.values()), shape
+        assert {"tinytape_fwd_bwd", "numpy_fwd_bwd"} <= set(ops) and (("torch_fwd_bwd" in ops) == ("torch" in r["steps"][32]))
     for lib, c in r["chain"].items():
         assert c["forward"] > 0 and c["backward"] > 0
         assert c["grad"] == pytest.approx(1.0001 ** 1000, rel=1e-3), lib     # d(x * 1.0001^1000)/dx
@@ -34,10 +36,65 @@ def test_quick_benchmark_produces_sane_numbers(capsys):
 
 def test_without_torch_the_table_has_no_torch_column(monkeypatch, capsys):
     monkeypatch.setattr(bench, "_optional", lambda name: None)
-    r = bench.main(["--quick", "--variants", "tinytape,numpy,torch"])
-    assert set(r["steps"][32]) == {"tinytape", "numpy"} and set(r["chain"]) == {"tinytape"}
+    r = bench.main(["--quick", "--variants", "tinytape,learner,numpy,torch"])
+    assert set(r["steps"][32]) == {"tinytape", "learner", "numpy"} and set(r["chain"]) == {"tinytape"}
     assert all(v["torch"] is None for row in r["ratios"].values() for v in row.values())
     assert "torch not installed" in capsys.readouterr().out
+
+
+def _tokens(n=500, seed=3):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, bench.VOCAB, (n, bench.BLOCK)), rng.integers(0, bench.VOCAB, n)
+
+
+def test_learner_and_torch_rows_run_one_function_and_train_as_torch_does(monkeypatch):
+    """The `learner` row (tinytape) and the `torch` row call the very same lecture_step, only the module
+    differs, and the steps they time are the lecture's: same losses as torch and the hand-written step."""
+    torch = pytest.importorskip("torch")
+    import tinytape
+    from demos import torch_train
+    seen, step = [], torch_train.lecture_step
+
+    def spy(lib, F, *args):
+        seen.append((lib, F))
+        return step(lib, F, *args)
+    monkeypatch.setattr(torch_train, "lecture_step", spy)
+    X, Y = _tokens()
+    losses = {v: bench.VARIANTS[v](X, Y, 32, bench.SEED)(6) for v in ("learner", "torch", "numpy", "tinytape")}
+    import torch.nn.functional as tF
+    assert seen == [(tinytape, bench.F)] * 6 + [(torch, tF)] * 6 and bench.F is tinytape.functional
+    # same init, same minibatches: the losses agree to float32 rounding, step after step (so the
+    # updates agree too: the hand-written step's loss at step i depends on its i earlier updates)
+    np.testing.assert_allclose(losses["learner"], losses["torch"], rtol=1e-5)
+    np.testing.assert_allclose(losses["learner"], losses["numpy"], rtol=1e-5)
+    np.testing.assert_allclose(losses["tinytape"], losses["numpy"], rtol=1e-5)
+
+
+def test_the_lectures_update_works_on_arrays_and_on_tensors():
+    """`p.data += -lr * p.grad` updates the parameter in place whether .data/.grad are numpy arrays
+    (tinytape's Tensor today) or tensors (torch; tinytape's own Tensor in-place add), as torch does."""
+    torch = pytest.importorskip("torch")
+    import tinytape
+    rng = np.random.default_rng(0)
+    w, g = rng.standard_normal((4, 3)).astype(np.float32), rng.standard_normal((4, 3)).astype(np.float32)
+    lr = 0.1
+    ref = torch.tensor(w, requires_grad=True)
+    ref.grad = torch.tensor(g)
+    ref.data += -lr * ref.grad                                   # the oracle
+    expected = ref.detach().numpy()
+    p = tinytape.tensor(w, requires_grad=True)                   # tinytape as it is
+    p.grad = g
+    p.data += -lr * p.grad
+    np.testing.assert_array_equal(p.detach().numpy(), expected)
+
+    class Holder:                                                # .data and .grad as tinytape Tensors
+        pass
+    h = Holder()
+    h.data, h.grad = tinytape.tensor(w), tinytape.tensor(g)
+    storage = h.data
+    h.data += -lr * h.grad
+    assert h.data is storage                                     # in place: no new tensor
+    np.testing.assert_array_equal(np.asarray(storage), expected)
 
 
 @needs_names
