@@ -93,7 +93,7 @@ class MLP(Sequential):
         state = {}
         for k in LECTURE_NAMES:
             a = arrays[k]
-            a = np.asarray(a.data if isinstance(a, Tensor) else a)
+            a = np.asarray(a)
             want = getattr(self, k).shape
             if a.shape != want and a.shape == (1,) + want:         # (1, n_hidden) -> (n_hidden,)
                 a = a.reshape(want)
@@ -112,7 +112,7 @@ class MLP(Sequential):
         reads), sizes inferred from them: to start from exactly torch's values, pass
         `t.detach().numpy()` of each. dtype defaults to C's (float32 or float64)."""
         arrays = dict(C=C, W1=W1, b1=b1, W2=W2, b2=b2, bngain=bngain, bnbias=bnbias)
-        arrays = {k: np.asarray(v.data if isinstance(v, Tensor) else v) for k, v in arrays.items()}
+        arrays = {k: np.asarray(v) for k, v in arrays.items()}
         c, w1 = arrays["C"], arrays["W1"]
         if c.ndim != 2 or w1.ndim != 2:
             raise ValueError(f"C must be (vocab_size, n_embd) and W1 (block_size*n_embd, n_hidden); "

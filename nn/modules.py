@@ -161,13 +161,13 @@ class Module:
     # ------------------------------------------------------------------ state
     def state_dict(self):
         """name -> numpy array (the module's own arrays, not copies) for parameters and buffers."""
-        return OrderedDict((n, t.data) for n, t in self.named_parameters() + self.named_buffers())
+        return OrderedDict((n, t.detach().numpy()) for n, t in self.named_parameters() + self.named_buffers())
 
     def load_state_dict(self, state):
         """Copy arrays into the parameters and buffers in place. Every name and shape is checked
         before anything is written: on an error the module is unchanged."""
         own = self.state_dict()
-        state = {k: np.asarray(v.data if isinstance(v, Tensor) else v) for k, v in state.items()}
+        state = {k: np.asarray(v) for k, v in state.items()}
         problems = [f"missing {k!r}" for k in own if k not in state]
         problems += [f"unexpected {k!r}" for k in state if k not in own]
         for k, a in own.items():
@@ -269,7 +269,7 @@ class Linear(Module):
 
     def load_torch(self, weight, bias=None):
         """Copy a torch nn.Linear's weight, shape (out_features, in_features), and optional bias."""
-        w = np.asarray(weight.data if isinstance(weight, Tensor) else weight)
+        w = np.asarray(weight)
         want = (self.out_features, self.in_features)
         if w.shape != want:
             raise ValueError(f"a torch Linear({self.in_features}, {self.out_features}) weight has shape "
@@ -280,7 +280,7 @@ class Linear(Module):
                 raise ValueError("this Linear has no bias (bias=False), but a bias was given")
             state["bias"] = bias
         elif self.bias is not None:
-            state["bias"] = self.bias.data
+            state["bias"] = self.bias.detach().numpy()
         return self.load_state_dict(state)
 
     def extra_repr(self):
@@ -327,7 +327,7 @@ class BatchNorm1d(Module):
                                 False, 0.0, self.eps)
         momentum = self.momentum
         if momentum is None:                                  # cumulative moving average
-            momentum = 1.0 / (int(self.num_batches_tracked.data) + 1)
+            momentum = 1.0 / (int(self.num_batches_tracked) + 1)
         stats = (self.running_mean, self.running_var) if momentum else (None, None)
         out = F.batch_norm(x, *stats, self.weight, self.bias, True, momentum, self.eps,
                            unbiased=self.unbiased)

@@ -220,9 +220,9 @@ def fit(model, X, Y, steps, *, batch_size=32, lr=0.1, lr_final=0.01, generator=N
                 loss.backward()
                 opt.lr = lecture_lr(i, steps, lr, lr_final)
                 opt.step()
-                losses[i] = loss.data
+                losses[i] = loss.item()
                 if bar is not None:
-                    bar.update(i + 1, float(loss.data))
+                    bar.update(i + 1, loss.item())
                 if checkpoint is not None and (ctrl_c.pressed or checkpoint_every and (i + 1) % checkpoint_every == 0):
                     save_checkpoint(checkpoint, Checkpoint(i + 1, steps, model.state_dict(), rng.bit_generator.state,
                                                            losses[:i + 1], config))
@@ -276,7 +276,7 @@ def calibrate(model, X):
                 h = X[rows]
                 for layer in layers[:i]:
                     h = layer(h)
-                h = np.asarray(h.data if isinstance(h, tinytape.Tensor) else h, dtype=np.float64)
+                h = np.asarray(h, dtype=np.float64)
                 k, mk = len(h), h.mean(0)
                 m2k = ((h - mk) ** 2).sum(0)
                 delta, total = mk - mean, n + k
@@ -300,7 +300,7 @@ def evaluate(model, X, Y):
     total = 0.0
     with _in_eval(model):
         for rows in ([slice(None)] if whole else _chunks(len(X))):
-            total += float(F.cross_entropy(model(X[rows]), Y[rows], reduction="sum").data)
+            total += float(F.cross_entropy(model(X[rows]), Y[rows], reduction="sum").item())
     return total / len(X)
 
 

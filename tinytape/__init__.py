@@ -3,44 +3,48 @@
     import tinytape as torch
     import tinytape.functional as F
 
-runs the forward pass of "becoming a backprop ninja" as written. Files, one purpose each:
-tensor.py (the Tensor), tape.py (recording and the reverse walk), ops.py (every primitive with its
-backward rule), functional.py (softmax, fused cross-entropy and batchnorm), shapes.py (broadcast
-reduction and dims), dtypes.py (type promotion), quiet.py (silencing numpy warnings), random.py,
-gradcheck.py, check.py (the exercise checker), viz.py (the tape as a table and a graph).
+runs the lectures' code as written. Files, one purpose each:
+- the math: ops.py (every primitive with its backward rule), fused.py (the lecture's fused ops),
+  shapes.py (broadcast reduction and dims);
+- the torch front: api.py and api_shape.py (checks, promotion, names, views), inplace.py
+  (in-place ops), indexing.py (torch's index rules), errors.py (torch's error texts), dtypes.py,
+  creation.py (factories), functional.py (torch.nn.functional), printing.py (what is printed);
+- the engine: tensor.py (the Tensor), tape.py (nodes, versions and the reverse walk);
+- tools: random.py, gradcheck.py, check.py (the exercise checker), viz.py (the tape as a table
+  and a graph), derivatives.py (`python -m tinytape.ops` prints the table of rules).
 """
+import builtins as _builtins
+
+import numpy as _np
+
+from . import tensor as _tensor_module  # noqa: F401  (first: the front modules need the Tensor class)
 from . import functional, ops
-from .dtypes import (bool, double, float, float32, float64, int, int8, int16, int32, int64, long,
-                     short, uint8)
+from .dtypes import (bool, double, dtype, float, float32, float64, get_default_dtype, int, int8, int16, int32,
+                     int64, long, set_default_dtype, short, uint8)
+from .tensor import Tensor, device_type as device
+from .printing import Size, get_printoptions, set_printoptions
+from .creation import (arange, as_tensor, empty, empty_like, from_numpy, full, full_like, histogram, linspace,
+                       ones, ones_like, tensor, zeros, zeros_like)
+from .tape import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .api import (abs, addmm, clamp, clone, exp, log, log10, matmul, relu, sigmoid, sqrt, tanh, where)
+from .api_shape import argmax, argmin, cat, flatten, max, mean, min, permute, squeeze, stack, sum, unsqueeze
+from .api_shape import reshape as _reshape, transpose
+from .functional import log_softmax, softmax
 from .gradcheck import GradcheckError, gradcheck
 from .random import Generator, manual_seed, multinomial, rand, randint, randn
-from .tape import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from .tensor import (Tensor, arange, as_tensor, empty, from_numpy, full, ones, ones_like, tensor,
-                     zeros, zeros_like)
-from .ops import (abs, addmm, argmax, argmin, cat, clamp, clone, exp, log, matmul, max, mean, min, permute,
-                  relu, reshape, sigmoid, sqrt, stack, sum, tanh, transpose, where)
-from .functional import log_softmax, softmax
 from . import check, viz
 from .check import cmp
 
-__version__ = "0.1.0"
-dtype = type(float32)
+__version__ = "0.2.0"
+clip = clamp
+
+
+def reshape(input, shape):
+    return _reshape(input, shape)
 
 
 def pow(input, exponent):
-    return ops.pow(input, exponent)
-
-
-def flatten(input, start_dim=0, end_dim=-1):
-    return ops.flatten(input, start_dim, end_dim)
-
-
-def unsqueeze(input, dim):
-    return ops.unsqueeze(input, dim)
-
-
-def squeeze(input, dim=None):
-    return ops.squeeze(input, dim)
+    return input.pow(exponent)
 
 
 def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -51,25 +55,31 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return input.std(dim, unbiased, keepdim, correction=correction)
 
 
+def t(input):
+    return input.t()
+
+
 def all(input):
-    return input.all() if isinstance(input, Tensor) else tensor(ops.np.all(input))
+    return input.all() if isinstance(input, Tensor) else tensor(_np.all(input))
 
 
 def any(input):
-    return input.any() if isinstance(input, Tensor) else tensor(ops.np.any(input))
+    return input.any() if isinstance(input, Tensor) else tensor(_np.any(input))
+
+
+def is_floating_point(input):
+    return input.is_floating_point()
 
 
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     """torch.allclose on tensors or numpy arrays: |a - b| <= atol + rtol * |b| everywhere."""
-    a = input.data if isinstance(input, Tensor) else ops.np.asarray(input)
-    b = other.data if isinstance(other, Tensor) else ops.np.asarray(other)
-    return builtins.bool(ops.np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    return _builtins.bool(_np.allclose(_np.asarray(input), _np.asarray(other), rtol=rtol, atol=atol,
+                                       equal_nan=equal_nan))
 
 
 def equal(input, other):
-    a = input.data if isinstance(input, Tensor) else ops.np.asarray(input)
-    b = other.data if isinstance(other, Tensor) else ops.np.asarray(other)
-    return a.shape == b.shape and builtins.bool((a == b).all())
+    a, b = _np.asarray(input), _np.asarray(other)
+    return a.shape == b.shape and _builtins.bool((a == b).all())
 
 
 def is_tensor(obj):
@@ -78,6 +88,3 @@ def is_tensor(obj):
 
 def numel(input):
     return input.numel()
-
-
-import builtins  # noqa: E402  (dtype names above shadow bool/int/float in this namespace)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import tape
 from .tensor import Tensor
 from .viz import Graph, sum_dims
 
@@ -91,7 +92,7 @@ def _fmt(shape):
 
 def _array(x):
     if isinstance(x, Tensor):
-        return x.data
+        return x._data
     if hasattr(x, "detach") and hasattr(x, "numpy"):        # a torch tensor, say
         return x.detach().numpy()
     return np.asarray(x)
@@ -244,7 +245,7 @@ def gradients(manual, tensors, rtol=None, atol=None, file=None, quiet=False):
         if id(t) in part:
             continue
         part.add(id(t))
-        todo.extend(u for u in (t._node[1] if t._node else ()) if u is not None and id(u) in g.tensors)
+        todo.extend(u for u in tape.inputs(t) if u is not None and id(u) in g.tensors)
         todo.extend(c for c, _ in g.consumers.get(id(t), []))
     rows, missing = [], []
     for t in g.backward_order():

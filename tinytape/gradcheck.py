@@ -36,10 +36,10 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
     saved = {i: inputs[i].grad for i in wrt}              # the caller's gradients, restored at the end
     with no_grad():
         outs = _outputs(fn, inputs)
-    sizes = [o.data.size for o in outs]
+    sizes = [o._data.size for o in outs]
 
     # analytic: one backward per output element, a one-hot upstream gradient
-    analytic = {i: np.zeros((sum(sizes), inputs[i].data.size)) for i in wrt}
+    analytic = {i: np.zeros((sum(sizes), inputs[i]._data.size)) for i in wrt}
     row = 0
     try:
         for k, size in enumerate(sizes):
@@ -54,7 +54,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
                     for i in wrt:
                         g = inputs[i].grad
                         if g is not None:
-                            analytic[i][row] = g.ravel()
+                            analytic[i][row] = g._data.ravel()
                 row += 1
     finally:
         for i in wrt:
@@ -62,16 +62,16 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
 
     # numeric: central differences, one input element at a time
     for i in wrt:
-        x = inputs[i].data
+        x = inputs[i]._data                               # perturbed in place, restored after
         numeric = np.zeros_like(analytic[i])
         for e in range(x.size):
             orig = x.flat[e]
             try:
                 with no_grad():
                     x.flat[e] = orig + eps
-                    plus = np.concatenate([o.data.ravel() for o in _outputs(fn, inputs)] or [np.zeros(0)])
+                    plus = np.concatenate([o._data.ravel() for o in _outputs(fn, inputs)] or [np.zeros(0)])
                     x.flat[e] = orig - eps
-                    minus = np.concatenate([o.data.ravel() for o in _outputs(fn, inputs)] or [np.zeros(0)])
+                    minus = np.concatenate([o._data.ravel() for o in _outputs(fn, inputs)] or [np.zeros(0)])
             finally:
                 x.flat[e] = orig
             numeric[:, e] = (plus - minus) / (2 * eps)

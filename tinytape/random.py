@@ -47,7 +47,7 @@ def _rng(generator):
 
 
 def _float_dtype(dtype):
-    dtype = np.dtype(dtypes.default_float if dtype is None else dtype)
+    dtype = np.dtype(dtypes.default_float() if dtype is None else dtype)
     if dtype not in dtypes.FLOATS:
         raise TypeError(f"random floats need dtype float32 or float64, got {dtype}")
     return dtype
@@ -89,7 +89,7 @@ def randint(low, high=None, size=None, generator=None, dtype=None):
 
 def multinomial(input, num_samples, replacement=False, generator=None):
     """Indices drawn with probabilities proportional to each row of `input` (torch.multinomial)."""
-    p = input.data if isinstance(input, Tensor) else np.asarray(input)
+    p = input._data if isinstance(input, Tensor) else np.asarray(input)
     if p.ndim not in (1, 2):
         raise RuntimeError("prob_dist must be 1 or 2 dim")
     rows = np.atleast_2d(p).astype(np.float64)

@@ -6,6 +6,8 @@ copies' gradients (the lecture: "when a value gets used multiple times, we sum u
 """
 import numpy as np
 
+from .errors import broadcast_error, dim_error, expand_error  # noqa: F401  (re-exported)
+
 _sum = np.add.reduce
 
 
@@ -27,15 +29,16 @@ def sum_to(g, shape):
     return g if type(g) is np.ndarray else np.asarray(g)      # a sum to 0-d gives a numpy scalar
 
 
+def unsqueeze_axes(g, axes, keepdim):
+    """g with the reduced axes back as size-1 dims (unless keepdim kept them), ready to broadcast
+    over a reduction's input."""
+    return g if keepdim else np.expand_dims(g, axes)
+
+
 def broadcast_dims(out_shape, shape):
     """The dims of `out_shape` that `sum_to` sums away for an input of `shape` (for the tape table)."""
     lead = len(out_shape) - len(shape)
     return tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and out_shape[lead + i] != 1)
-
-
-def dim_error(dim, ndim):
-    lo, hi = (-1, 0) if ndim == 0 else (-ndim, ndim - 1)
-    return IndexError(f"Dimension out of range (expected to be in range of [{lo}, {hi}], but got {dim})")
 
 
 def norm_dim(dim, ndim):
@@ -61,33 +64,3 @@ def norm_dims(dim, ndim):
         if axes.count(a) > 1:
             raise RuntimeError(f"dim {a} appears multiple times in the list of dims")
     return axes
-
-
-def broadcast_error(x, y):
-    """torch's message for shapes that do not broadcast."""
-    a, b = np.shape(x), np.shape(y)
-    for i in range(1, max(len(a), len(b)) + 1):
-        m = a[-i] if i <= len(a) else 1
-        n = b[-i] if i <= len(b) else 1
-        if m != n and m != 1 and n != 1:
-            dim = max(len(a), len(b)) - i
-            return RuntimeError(f"The size of tensor a ({m}) must match the size of tensor b ({n}) "
-                                f"at non-singleton dimension {dim}")
-    return RuntimeError(f"shapes {a} and {b} cannot be broadcast")
-
-
-def expand_error(shape, target, type_name="Float"):
-    """torch's message when a tensor of `shape` cannot be expanded to `target` (expand, x[i] = v)."""
-    shape, target = tuple(shape), tuple(target)
-    if len(shape) > len(target):
-        return RuntimeError(f"expand(torch.{type_name}Tensor{{{list(shape)}}}, size={list(target)}): the number "
-                            f"of sizes provided "
-                            f"({len(target)}) must be greater or equal to the number of dimensions in the "
-                            f"tensor ({len(shape)})")
-    lead = len(target) - len(shape)
-    for i, n in enumerate(shape):
-        if n != 1 and n != target[lead + i]:
-            return RuntimeError(f"The expanded size of the tensor ({target[lead + i]}) must match the existing "
-                                f"size ({n}) at non-singleton dimension {lead + i}.  Target sizes: "
-                                f"{list(target)}.  Tensor sizes: {list(shape)}")
-    return RuntimeError(f"cannot expand a tensor of shape {list(shape)} to {list(target)}")

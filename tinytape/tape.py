@@ -1,41 +1,141 @@
-"""The tape: the recording switch, the list of recorded results, and the reverse walk.
+"""The tape: the recording switch, the recorded nodes, versions, and the reverse walk.
 
 Contract
-- While grad mode is on, an op whose inputs include a tensor that requires grad records one entry:
-  its result gets a node `(op name, input tensors, backward rule)` and a weak reference to the
-  result is appended to the tape. Results are recorded after their inputs exist, so the recording
-  order is a topological order: backward walks the tape in reverse, with no sort and no recursion.
-- `backward(root)` runs the rule of every entry that received a gradient, sums each input's
+- While grad mode is on, an op with an input that requires grad records one `Node` (torch's
+  `grad_fn`): its name, its rule, and one edge per input: the input's own node, the input itself
+  if it is a leaf that requires grad (where gradients accumulate), or None. Edges point to
+  nodes, not tensors, so an in-place op can give a tensor a new node while the ops recorded
+  before it keep the old one (torch's history rewriting). A weak reference to the node is
+  appended to the tape: recording order is a topological order, so backward walks the tape in
+  reverse, with no sort and no recursion.
+- Versions: tensors that share memory (a tensor, its views, `.data`, `detach()`) share one
+  counter, and every in-place write bumps it. A node remembers the version of each value its
+  rule saved; backward through it after that value was written raises torch's "modified by an
+  inplace operation". The cost is O(1) per in-place op.
+- `backward(root)` runs the rule of every node that received a gradient, sums each input's
   gradient back to the input's shape and dtype (the one place broadcasting is handled), and only
   once the whole walk has succeeded writes `.grad`: accumulated into leaves, as in torch, and set
-  on every intermediate that took part (no `retain_grad()` needed). A failed backward changes
-  nothing. Then, unless `retain_graph`, each used node drops its rule (and with it the arrays the
-  rule saved) and leaves the tape; a second backward through it raises torch's error.
-- The tape holds weak references only: a graph that nobody holds any more (say an evaluation
-  forgotten outside `no_grad`) disappears with its tensors instead of growing the tape forever.
-- Rules are first order, in raw numpy, on numpy arrays: there is no double backward.
-- Single-threaded: grad mode and the tape are per process.
+  on every intermediate tensor still alive (no `retain_grad()` needed). A failed backward changes
+  nothing. Then, unless `retain_graph`, each used node that saved values drops its rule (and the
+  arrays it held) and leaves the tape: a second backward through it raises torch's error, while
+  nodes that saved nothing (add, sum, view) can be walked again, as in torch.
+- The tape holds weak references only: a graph that nobody holds any more disappears.
+- Rules are first order, in raw numpy: there is no double backward. Single-threaded.
 """
 import functools
 import weakref
 
 import numpy as np
 
-from . import dtypes
+from . import errors
 from .quiet import quiet
 from .shapes import sum_to
 
 _enabled = True          # grad mode
-_tape = []               # weak references to recorded results, in recording order
+_tape = []               # weak references to recorded nodes, in recording order
 _ref = weakref.ref
 _COMPACT_AT = 4096
 _limit = _COMPACT_AT     # drop dead references when the tape grows past this
 
-FREED = ("Trying to backward through the graph a second time (or directly access saved tensors "
-         "after they have already been freed). Saved intermediate values of the graph are freed "
-         "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
-         "backward through the graph a second time or if you need to access saved tensors after "
-         "calling backward.")                           # torch 2.13's words
+
+class Node:
+    """A recorded op, torch's grad_fn: `name()`, `next_functions`. `saved` holds (version counter,
+    version, tensor) for each saved input (tensor None: the output), or is None if the rule keeps
+    nothing."""
+    __slots__ = ("_name", "inputs", "rule", "saved", "out", "shape", "dtype", "__weakref__")
+
+    def __init__(self, name, inputs, rule, saved, out):
+        global _limit
+        self._name, self.inputs, self.rule, self.saved = name, inputs, rule, saved
+        data = out._data
+        self.out, self.shape, self.dtype = _ref(out), data.shape, data.dtype
+        out._node = self
+        out._rg = True
+        _tape.append(_ref(self))
+        if len(_tape) > _limit:
+            _tape[:] = [r for r in _tape if r() is not None]
+            _limit = max(_COMPACT_AT, 2 * len(_tape))
+
+    def name(self):
+        return self._name
+
+    @property
+    def next_functions(self):
+        return tuple((u if type(u) is Node else None if u is None else AccumulateGrad(u), 0) for u in self.inputs)
+
+    def __repr__(self):
+        return f"<{self._name} object at {hex(id(self))}>"
+
+
+class AccumulateGrad:
+    """What `next_functions` shows for a leaf: `.variable` is the leaf."""
+    __slots__ = ("variable",)
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    def name(self):
+        return "torch::autograd::AccumulateGrad"
+
+    next_functions = ()
+
+    def __repr__(self):
+        return f"<AccumulateGrad object at {hex(id(self))}>"
+
+
+def edge(t):
+    """Where an input's gradient goes: its node, itself (a leaf that requires grad), or nowhere."""
+    if t._view is not None and t._view[2] != t._ver[0]:
+        refresh_view(t)
+    node = t._node
+    return node if node is not None else t if t._rg else None
+
+
+def refresh_view(t):
+    """A view whose memory was written through another alias since its node was made: like
+    torch, regenerate its node from its base's current history (AsStridedBackward)."""
+    base, fn, _ = t._view
+    t._view = (base, fn, t._ver[0])
+    if base._rg:
+        shape, dtype = base._data.shape, base._data.dtype
+
+        def rule(g):
+            d = np.zeros(shape, dtype)
+            fn(d)[...] = g
+            return (d,)
+        Node("AsStridedBackward0", (edge(base),), rule, None, t)
+
+
+def nodes():
+    """The live recorded nodes, in recording order."""
+    return [n for n in (r() for r in _tape) if n is not None]
+
+
+def entries():
+    """The live tensors made by recorded ops, in recording order (for printing the tape)."""
+    return [t for t in (n.out() for n in nodes()) if t is not None and t._node is not None]
+
+
+def op(t):
+    """The name of the op that made t (None for a leaf)."""
+    return None if t._node is None else t._node._name
+
+
+def inputs(t):
+    """The tensors t's op read, where they are still alive (None for constants and dropped ones)."""
+    return tuple(u.out() if type(u) is Node else u for u in t._node.inputs) if t._node is not None else ()
+
+
+def freed(t):
+    """Whether backward has freed t's rule (a second backward through it raises)."""
+    return t._node is not None and t._node.rule is None
+
+
+def clear():
+    """Forget every recording (tensors keep their values but can no longer backpropagate)."""
+    for n in nodes():
+        n.rule = None
+    _tape.clear()
 
 
 # ---------------------------------------------------------------------------------- grad mode
@@ -97,147 +197,71 @@ class set_grad_enabled(no_grad):
         pass
 
 
-# ---------------------------------------------------------------------------------- recording
-def record(out, name, inputs, backward):
-    """Make `out` the result of a recorded op. `backward(g)` returns one gradient (or None) per input."""
-    global _limit
-    out._node = (name, inputs, backward)
-    out._rg = True
-    _tape.append(_ref(out))
-    if len(_tape) > _limit:
-        _tape[:] = [r for r in _tape if r() is not None]
-        _limit = max(_COMPACT_AT, 2 * len(_tape))
-
-
-def entries():
-    """The live recorded results, in recording order (for printing the tape)."""
-    return [t for t in (r() for r in _tape) if t is not None]
-
-
-def clear():
-    """Forget every recording (their tensors keep their values but can no longer backpropagate)."""
-    for t in entries():
-        t._node = (t._node[0], t._node[1], None)
-    _tape.clear()
-
-
-# ---------------------------------------------------------------------------------- in-place writes
-MODIFIED = "one of the variables needed for gradient computation has been modified by an inplace operation"
-
-
-def written(t):
-    """An in-place tensor op (x += y, x[i] = v) has just written t's data. Every live entry whose
-    rule saved an array sharing that memory (t itself, a view of it, the data it was detached
-    from) would now compute a wrong gradient: its rule is replaced by one that raises torch's error
-    when backward reaches it. torch counts versions and compares them at backward; the effect is
-    the same, at no cost on the hot path (only in-place tensor ops call this). Entries that saved
-    nothing of t (add, a constant's shape) stay valid, as in torch. Writes through `.data` are not
-    seen, as in torch."""
-    data = t.data
-    for r in _tape:
-        out = r()
-        if out is None:
-            continue
-        name, inputs, rule = out._node
-        if rule is not None and _saves(rule, data):
-            out._node = (name, inputs, _stale(name, data))
-
-
-def _saves(rule, data):
-    """Whether a rule's closure holds an array (or a tensor, or a tuple of them) sharing data's memory."""
-    for cell in rule.__closure__ or ():
-        try:
-            v = cell.cell_contents
-        except ValueError:                              # a cell not yet filled
-            continue
-        if _shares(v, data):
-            return True
-    return False
-
-
-def _shares(v, data):
-    if type(v) in (tuple, list):
-        return any(_shares(e, data) for e in v)
-    if hasattr(v, "_node"):                             # a tensor (matmul's rule holds its operands)
-        v = v.data
-    if not isinstance(v, np.ndarray) or not np.may_share_memory(v, data):
-        return False
-    try:
-        return bool(np.shares_memory(v, data, max_work=100_000))
-    except np.exceptions.TooHardError:
-        return True
-
-
-def _stale(name, data):
-    kind = dtypes.TORCH_NAMES.get(data.dtype, str(data.dtype))
-    message = (f"{MODIFIED}: [tinytape.{kind}Tensor {list(data.shape)}], saved by {name}, was written in "
-               f"place after {name} was recorded. Run the forward pass again after the update (in-place "
-               f"tensor ops and item assignment are tracked; writes through .data are not, as in torch).")
-
-    def stale(g):
-        raise RuntimeError(message)
-    return stale
-
-
 # ---------------------------------------------------------------------------------- backward
 def backward(root, seed, retain_graph=False):
     """Backpropagate `seed` (an array of root's shape and dtype) from `root` through the tape."""
-    node = root._node
-    if node is None:                                    # a leaf: its gradient is the seed
+    node = edge(root)
+    if type(node) is not Node:                          # a leaf: its gradient is the seed
         _commit([], {root: seed}, retain_graph)
         return
-    if node[2] is None:
-        raise RuntimeError(FREED)
-    # tensors are dict keys by identity (object.__hash__: their elementwise __eq__ is never called)
-    pending = {root: seed}                              # intermediate -> gradient, waiting for its entry
+    if node.rule is None:
+        raise RuntimeError(errors.FREED)
+    pending = {node: seed}                              # node -> gradient, waiting for its turn
     leaves = {}                                         # leaf -> gradient, written at the end
-    done = []                                           # (tensor, gradient) of processed entries
-    kept = []                                           # live entries walked past, not processed
+    done = []                                           # (node, gradient) of processed nodes
+    kept = []                                           # tape entries that stay
     i = len(_tape)
-    with quiet():                                      # inf * 0 in a rule is nan, silently, as in torch
+    with quiet():                                       # inf * 0 in a rule is nan, silently, as in torch
         while pending and i:
             i -= 1
-            t = _tape[i]()
-            if t is None:
+            n = _tape[i]()
+            if n is None:
                 continue
-            g = pending.pop(t, None)
-            if g is None:
+            g = pending.pop(n, None)
+            if g is None or n.rule is None:
+                if g is not None:
+                    raise RuntimeError(errors.FREED)
                 kept.append(_tape[i])
                 continue
-            name, inputs, rule = t._node
-            if rule is None:
-                raise RuntimeError(FREED)
-            for u, gu in zip(inputs, rule(g)):
-                if gu is None or u is None or not u._rg:
+            if n.saved:
+                _check_versions(n)
+            for u, gu in zip(n.inputs, n.rule(g)):
+                if gu is None or u is None:
                     continue
-                gu = _fit(gu, u.data)
-                into = leaves if u._node is None else pending
+                if type(u) is Node:
+                    gu, into = _fit(gu, u.shape, u.dtype), pending
+                else:
+                    gu, into = _fit(gu, u._data.shape, u._data.dtype), leaves
                 prev = into.get(u)
-                into[u] = gu if prev is None else _add(prev, gu)
-            done.append((t, g))
-    if pending:                                         # reached tensors whose entry is gone
-        raise RuntimeError(FREED)
+                into[u] = gu if prev is None else prev + gu
+            done.append((n, g))
+            if retain_graph or n.saved is None:
+                kept.append(_tape[i])
+    if pending:                                         # reached nodes whose entry is gone
+        raise RuntimeError(errors.FREED)
     _commit(done, leaves, retain_graph)
-    if not retain_graph:
-        kept.reverse()
-        _tape[i:] = kept
+    kept.reverse()
+    _tape[i:] = kept
 
 
-def _fit(g, x):
+def _check_versions(n):
+    """torch's check: every value the rule saved is still at the version it was saved at."""
+    for ver, at, t in n.saved:
+        if ver[0] != at:                                # t None: the node's own output
+            shape, dtype = (n.shape, n.dtype) if t is None else (t._data.shape, t._data.dtype)
+            producer = n if t is None else t._node
+            raise RuntimeError(errors.modified_inplace(dtype, list(shape), producer and producer._name, ver[0], at))
+
+
+def _fit(g, shape, dtype):
     """A rule's gradient as an array of its input's shape and dtype."""
     if type(g) is not np.ndarray:
         g = np.asarray(g)
-    if g.shape != x.shape:
-        g = sum_to(g, x.shape)
-    if g.dtype != x.dtype:
-        g = g.astype(x.dtype)
+    if g.shape != shape:
+        g = sum_to(g, shape)
+    if g.dtype != dtype:
+        g = g.astype(dtype)
     return g
-
-
-def _add(a, b):
-    """a + b as a new array (numpy gives a scalar for two 0-d arrays: .grad is always an array)."""
-    s = a + b
-    return s if type(s) is np.ndarray else np.asarray(s)
 
 
 def _own(g, owned):
@@ -248,13 +272,27 @@ def _own(g, owned):
     return g
 
 
+def _accumulate(t, g, owned):
+    """t.grad = g, or t.grad += g in place (torch's AccumulateGrad: a .grad tensor a user holds
+    sees the sum). `_grad` holds an array until someone asks for the tensor."""
+    prev = t._grad
+    if prev is None:
+        t._grad = _own(g, owned)
+    elif type(prev) is np.ndarray:
+        t._grad = prev + g
+    else:
+        np.add(prev._data, g, out=prev._data, casting="unsafe")
+        prev._ver[0] += 1
+
+
 def _commit(done, leaves, retain_graph):
     """Write the walk's gradients: set on intermediates, accumulated into leaves, never aliased."""
     owned = set()
-    for t, g in done:
-        g = _own(g, owned)
-        t._grad = g if t._grad is None else _add(t._grad, g)
-        if not retain_graph:
-            t._node = (t._node[0], t._node[1], None)
+    for n, g in done:
+        t = n.out()
+        if t is not None and t._node is n:              # (a tensor written in place since has a newer node)
+            _accumulate(t, g, owned)
+        if not retain_graph and n.saved is not None:
+            n.rule = None
     for t, g in leaves.items():
-        t._grad = _own(g, owned) if t._grad is None else _add(t._grad, g)
+        _accumulate(t, g, owned)

@@ -1,12 +1,13 @@
-"""The Tensor: a numpy array (`.data`), its gradient (`.grad`, a numpy array or None), and flags.
+"""The Tensor: a numpy array (`_data`), its gradient, its node, its version, and thin methods.
 
-Every method that computes is a thin wrapper over a function in `ops` (where its backward rule
-lives). API and error messages follow PyTorch's.
+As in torch, `.data` and `.grad` are tensors: `.data` shares memory (and the version counter)
+with the tensor and is outside the graph; `.grad` is None or a tensor of the same shape. Every
+method that computes is a thin call into the front (api.py, api_shape.py, inplace.py), where the
+torch rules live; the math is in ops.py.
 """
 import numpy as np
 
-from . import dtypes
-from . import tape
+from . import dtypes, errors, printing, tape
 
 _new_object = object.__new__
 
@@ -14,45 +15,92 @@ _new_object = object.__new__
 def _make(data):
     """Wrap a numpy result as a tensor that does not require grad (the hot path: no checks)."""
     t = _new_object(Tensor)
-    t.data = data if type(data) is np.ndarray else np.asarray(data)
+    t._data = data if type(data) is np.ndarray else np.asarray(data)
     t._grad = None
     t._rg = False
     t._node = None
+    t._ver = [0]
+    t._view = None
     return t
 
 
+def _alias(t):
+    """A tensor on t's memory and version counter, outside the graph (.data, detach())."""
+    a = _make(t._data)
+    a._ver = t._ver
+    return a
+
+
+def _view_of(out, base, fn):
+    """Make `out` a view of `base` (fn(base array) reads it): one memory, one version counter."""
+    root = base._view[0] if base._view is not None else base
+    if base._view is not None:
+        inner = base._view[1]
+        read = lambda a: fn(inner(a))                   # noqa: E731
+    else:
+        read = fn
+    out._ver = base._ver
+    out._view = (root, read, out._ver[0])
+
+
 class Tensor:
-    __slots__ = ("data", "_grad", "_rg", "_node", "__weakref__")
+    __slots__ = ("_data", "_grad", "_rg", "_node", "_ver", "_view", "__weakref__")
     __array_ufunc__ = None          # `ndarray * Tensor` defers to Tensor.__rmul__
     __hash__ = object.__hash__      # __eq__ is elementwise, identity stays hashable
 
-    def __init__(self, data, dtype=None, requires_grad=False):
-        t = tensor(data, dtype=dtype, requires_grad=requires_grad)
-        self.data, self._grad, self._rg, self._node = t.data, None, t._rg, None
+    def __new__(cls, *args, dtype=None, device=None, requires_grad=False):
+        """torch.Tensor(data) is float32 (the default dtype); torch.Tensor(2, 3) is a shape."""
+        from .creation import empty, tensor
+        _device(device)
+        if not args:
+            t = empty(0)
+        elif all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args):
+            t = empty(*args)
+        elif len(args) == 1:
+            t = tensor(args[0], dtype=dtypes.default_float() if dtype is None else dtype)
+        else:
+            raise TypeError("tinytape.Tensor() takes one data argument or the sizes of its dims")
+        if cls is not Tensor:
+            sub = _new_object(cls)
+            for k in Tensor.__slots__[:-1]:
+                setattr(sub, k, getattr(t, k))
+            t = sub
+        if requires_grad:
+            t.requires_grad_(True)
+        return t
 
-    # ------------------------------------------------------------------ autograd state
+    # ------------------------------------------------------------------ data, grad, flags
+    @property
+    def data(self):
+        return _alias(self)
+
+    @data.setter
+    def data(self, value):
+        if not isinstance(value, Tensor):
+            raise errors.data_type(value)
+        self._data = value._data
+
     @property
     def grad(self):
-        return self._grad
+        g = self._grad
+        if g is not None and type(g) is np.ndarray:       # kept as an array until asked for
+            g = self._grad = _make(g)
+        return g
 
     @grad.setter
     def grad(self, g):
         if g is not None:
-            if isinstance(g, Tensor):
-                g = g.data
-            elif not isinstance(g, np.ndarray):
-                raise TypeError(f"assigned grad expected to be a Tensor, a numpy array or None but got grad "
-                                f"of type {type(g).__name__}")
-            if g.shape != self.data.shape:
-                raise RuntimeError(f"attempting to assign a gradient of size '{list(g.shape)}' to a tensor of "
-                                   f"size '{list(self.data.shape)}'. Please ensure that the gradient and the "
-                                   f"tensor are the same size")
-            if g.dtype != self.data.dtype:
-                raise RuntimeError(f"attempting to assign a gradient with dtype "
-                                   f"'{dtypes.C_NAMES.get(g.dtype, g.dtype)}' to a tensor with grad_dtype "
-                                   f"'{dtypes.TORCH_NAMES.get(self.data.dtype, self.data.dtype)}'. The gradient "
-                                   f"must match the tensor's grad_dtype (defaults to the tensor's dtype).")
+            if not isinstance(g, Tensor):
+                raise errors.grad_type(g)
+            if g._data.shape != self._data.shape:
+                raise errors.grad_size(g._data.shape, self._data.shape)
+            if g._data.dtype != self._data.dtype:
+                raise errors.grad_dtype(g._data.dtype, self._data.dtype)
         self._grad = g
+
+    @grad.deleter
+    def grad(self):
+        self._grad = None
 
     @property
     def requires_grad(self):
@@ -60,21 +108,20 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, flag):
-        if self._node is not None and flag:              # torch: the attribute refuses, requires_grad_() not
-            raise RuntimeError("you can only change requires_grad flags of leaf variables.")
+        if self._node is not None and flag:
+            raise RuntimeError(errors.NON_LEAF_ATTR)
         self.requires_grad_(flag)
 
     def requires_grad_(self, requires_grad=True):
+        """Only ops recorded after this see the flag, as in torch."""
         flag = bool(requires_grad)
-        if self._node is not None:                        # a result: it requires grad already
+        if self._node is not None:
             if flag:
                 return self
-            raise RuntimeError("you can only change requires_grad flags of leaf variables. If you want "
-                               "to use a computed variable in a subgraph that doesn't require "
-                               "differentiation use var_no_grad = var.detach().")
-        if flag and self.data.dtype not in dtypes.FLOATS:
+            raise RuntimeError(errors.NON_LEAF_FLAG)
+        if flag and self._data.dtype not in dtypes.FLOATS:
             raise RuntimeError(f"only Tensors of floating point dtype can require gradients "
-                               f"(this one is {self.data.dtype})")
+                               f"(this one is {self._data.dtype})")
         self._rg = flag
         return self
 
@@ -84,233 +131,304 @@ class Tensor:
 
     @property
     def grad_fn(self):
-        """The name of the op that made this tensor (None for a leaf)."""
-        return None if self._node is None else self._node[0]
+        """The node that made this tensor (None for a leaf): `.name()`, `.next_functions`."""
+        if self._view is not None and self._view[2] != self._ver[0]:
+            tape.refresh_view(self)
+        return self._node
+
+    @property
+    def _version(self):
+        return self._ver[0]
+
+    @property
+    def _base(self):
+        return None if self._view is None else self._view[0]
+
+    def _is_view(self):
+        return self._view is not None
 
     def retain_grad(self):
         """Accepted for ported code: every intermediate that takes part in backward keeps its .grad."""
         if not self._rg:
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
 
-    def backward(self, gradient=None, retain_graph=False):
+    def backward(self, gradient=None, retain_graph=None):
         if not self._rg:
-            raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+            raise RuntimeError(errors.NO_GRAD_FN)
         if gradient is None:
-            if self.data.size != 1:
-                raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            seed = np.ones(self.data.shape, self.data.dtype)
+            if self._data.size != 1:
+                raise RuntimeError(errors.IMPLICIT_GRAD)
+            seed = np.ones(self._data.shape, self._data.dtype)
         else:
-            g = gradient.data if isinstance(gradient, Tensor) else np.asarray(gradient)
-            if g.shape != self.data.shape:
+            g = gradient._data if isinstance(gradient, Tensor) else np.asarray(gradient)
+            if g.shape != self._data.shape:
                 raise RuntimeError(f"Mismatch in shape: grad_output[0] has a shape of {tuple(g.shape)} "
-                                   f"and output[0] has a shape of {tuple(self.data.shape)}.")
+                                   f"and output[0] has a shape of {tuple(self._data.shape)}.")
             if g.dtype.kind not in "fiub":
                 raise TypeError(f"gradient must be a real array, got dtype {g.dtype}")
-            seed = np.array(g, dtype=self.data.dtype)      # a copy: the caller's array stays theirs
-        tape.backward(self, seed, retain_graph)
+            seed = np.array(g, dtype=self._data.dtype)    # a copy: the caller's array stays theirs
+        tape.backward(self, seed, bool(retain_graph))
 
     def detach(self):
-        """The same data (shared, as in torch), outside the graph."""
-        return _make(self.data)
+        """The same memory and version counter, outside the graph."""
+        return _alias(self)
 
     def detach_(self):
-        if self._node is not None:
-            self._node = None
+        self._node = None
         self._rg = False
         return self
 
-    def clone(self):
-        return ops.clone(self)
-
     # ------------------------------------------------------------------ attributes
-    shape = property(lambda self: self.data.shape)
-    ndim = property(lambda self: self.data.ndim)
-    dtype = property(lambda self: self.data.dtype)
-    T = property(lambda self: ops.permute(self, tuple(range(self.data.ndim))[::-1]))
-    mT = property(lambda self: ops.transpose(self, -2, -1))
-    device = property(lambda self: "cpu")
+    @property
+    def shape(self):
+        return printing.Size(self._data.shape)
+
+    ndim = property(lambda self: self._data.ndim)
+    dtype = property(lambda self: dtypes.of(self._data.dtype))
+    T = property(lambda self: api_shape.permute(self, tuple(range(self._data.ndim))[::-1]))
+    mT = property(lambda self: api_shape.transpose(self, -2, -1))
+    device = property(lambda self: CPU)
+    is_cuda = False
 
     def size(self, dim=None):
-        return self.data.shape if dim is None else self.data.shape[_dim(dim, self.data.ndim)]
+        if dim is None:
+            return printing.Size(self._data.shape)
+        from .shapes import norm_dim
+        return self._data.shape[norm_dim(dim, self._data.ndim)] if self._data.ndim else 1
 
     def dim(self):
-        return self.data.ndim
+        return self._data.ndim
+
+    ndimension = dim
 
     def nelement(self):
-        return self.data.size
+        return self._data.size
 
     numel = nelement
 
+    def element_size(self):
+        return self._data.itemsize
+
+    def is_floating_point(self):
+        return self._data.dtype.kind == "f"
+
+    def is_contiguous(self):
+        return self._data.flags.c_contiguous
+
+    def stride(self, dim=None):
+        s = tuple(b // self._data.itemsize for b in self._data.strides)
+        return s if dim is None else s[dim]
+
     def item(self):
-        if self.data.size != 1:
-            raise RuntimeError(f"a Tensor with {self.data.size} elements cannot be converted to Scalar")
-        return self.data.item()
+        if self._data.size != 1:
+            raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
+        return self._data.item()
 
     def tolist(self):
-        return self.data.tolist()
+        return self._data.tolist()
 
-    def numpy(self):
-        if self._rg:
-            raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
-                               "Use tensor.detach().numpy() instead.")
-        return self.data
+    def numpy(self, *, force=False):
+        if self._rg and not force:
+            raise RuntimeError(errors.NUMPY_REQUIRES_GRAD)
+        return self._data
 
     def __array__(self, dtype=None, copy=None):
-        return self.data if dtype is None else self.data.astype(dtype)
+        return self._data if dtype is None else self._data.astype(dtype)
 
-    def to(self, dtype):
-        return ops.cast(self, dtype)
+    def to(self, *args, dtype=None, device=None, copy=False, non_blocking=False):
+        """to(dtype), to('cpu'), to(device, dtype), to(other_tensor), to(device=..., dtype=...)."""
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.dtype
+            elif isinstance(a, (str, device_type)):
+                device = a
+            else:
+                dtype = a
+        _device(device)
+        out = self if dtype is None else api.cast(self, dtype)
+        return api.clone(out) if copy and out is self else out
 
-    def type(self, dtype):
-        return ops.cast(self, dtype)
-
-    def float(self):
-        return ops.cast(self, dtypes.float32)
-
-    def double(self):
-        return ops.cast(self, dtypes.float64)
-
-    def long(self):
-        return ops.cast(self, dtypes.int64)
-
-    def int(self):
-        return ops.cast(self, dtypes.int32)
-
-    def bool(self):
-        return ops.cast(self, dtypes.bool)
-
-    def contiguous(self):
+    def cpu(self):
         return self
 
+    def cuda(self, *args, **kwargs):
+        raise errors.device("cuda")
+
+    def type(self, dtype=None):
+        if dtype is None:
+            return f"tinytape.{errors.name(self._data.dtype)}Tensor"
+        return api.cast(self, dtype)
+
+    def float(self): return api.cast(self, dtypes.F32)
+    def double(self): return api.cast(self, dtypes.F64)
+    def long(self): return api.cast(self, dtypes.I64)
+    def int(self): return api.cast(self, np.int32)
+    def bool(self): return api.cast(self, dtypes.BOOL)
+    def half(self): raise TypeError("tinytape does not support float16")
+
+    def contiguous(self):
+        return api.contiguous(self)
+
     def __len__(self):
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return len(self.data)
+        return len(self._data)
 
     def __iter__(self):
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
-        return (self[i] for i in range(len(self.data)))
+        return (self[i] for i in range(len(self._data)))
 
     def __bool__(self):
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
-        return bool(self.data)
+        return bool(self._data)
 
-    def __float__(self):
-        return float(self.item())
-
-    def __int__(self):
-        return int(self.item())
+    def __float__(self): return float(self.item())
+    def __int__(self): return int(self.item())
 
     def __index__(self):
-        if self.data.dtype.kind not in "iu" or self.data.size != 1:
+        if self._data.dtype.kind not in "iu" or self._data.size != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
-        return int(self.data.item())
+        return int(self._data.item())
 
     def __repr__(self):
-        body = np.array2string(self.data, precision=4, separator=", ", prefix="tensor(")
-        extra = ""
-        if self.data.dtype not in (dtypes.float32, dtypes.int64, dtypes.bool):
-            extra += f", dtype=tinytape.{self.data.dtype}"
-        if self._node is not None:
-            extra += f", grad_fn=<{self._node[0]}>"
-        elif self._rg:
-            extra += ", requires_grad=True"
-        return f"tensor({body}{extra})"
+        node = self.grad_fn
+        return printing.tensor_str(self._data, requires_grad=self._rg, grad_fn=node and node._name,
+                                   get_default_dtype=dtypes.default_float)
 
-    # ------------------------------------------------------------------ arithmetic
-    def __add__(self, other): return ops.add(self, other)
-    def __radd__(self, other): return ops.add(other, self)
-    def __sub__(self, other): return ops.sub(self, other)
-    def __rsub__(self, other): return ops.sub(other, self)
-    def __mul__(self, other): return ops.mul(self, other)
-    def __rmul__(self, other): return ops.mul(other, self)
-    def __truediv__(self, other): return ops.div(self, other)
-    def __rtruediv__(self, other): return ops.div(other, self)
-    def __matmul__(self, other): return ops.matmul(self, other)
-    def __rmatmul__(self, other): return ops.matmul(other, self)
-    def __pow__(self, exponent): return ops.pow(self, exponent)
-    def __rpow__(self, base): return ops.rpow(self, base)
-    def __neg__(self): return ops.neg(self)
+    __str__ = __repr__
+
+    def __format__(self, spec):
+        node = self._node
+        return printing.format_scalar(self._data, spec, requires_grad=self._rg, grad_fn=node and node._name,
+                                      get_default_dtype=dtypes.default_float)
+
+    def __reduce__(self):
+        return (_rebuild, (self._data.copy(), self._rg))
+
+    # ------------------------------------------------------------------ operators
+    def __add__(self, o): return _op(api.add, self, o)
+    def __radd__(self, o): return _op(api.add, o, self)
+    def __sub__(self, o): return _op(api.sub, self, o)
+    def __rsub__(self, o): return _op(api.sub, o, self)
+    def __mul__(self, o): return _op(api.mul, self, o)
+    def __rmul__(self, o): return _op(api.mul, o, self)
+    def __truediv__(self, o): return _op(api.div, self, o)
+    def __rtruediv__(self, o): return _op(api.div, o, self)
+    def __matmul__(self, o): return _op(api.matmul, self, o)
+    def __rmatmul__(self, o): return _op(api.matmul, o, self)
+    def __pow__(self, exponent): return api.pow(self, exponent)
+    def __rpow__(self, base): return api.rpow(self, base)
+    def __neg__(self): return api.neg(self)
     def __pos__(self): return self
-    def __abs__(self): return ops.abs(self)
+    def __abs__(self): return api.abs(self)
 
-    # in place: allowed on tensors outside the graph (manual gradients, updates under no_grad)
-    def __iadd__(self, other): return ops.inplace(self, other, np.add)
-    def __isub__(self, other): return ops.inplace(self, other, np.subtract)
-    def __imul__(self, other): return ops.inplace(self, other, np.multiply)
-    def __itruediv__(self, other): return ops.inplace(self, other, np.divide)
-
-    def __setitem__(self, index, value): ops.setitem(self, index, value)
-    def __getitem__(self, index): return ops.getitem(self, index)
+    # in place: recorded as torch records them (inplace.py)
+    def __iadd__(self, o): return _op(inplace.arithmetic, self, o, ops.add)
+    def __isub__(self, o): return _op(inplace.arithmetic, self, o, ops.sub)
+    def __imul__(self, o): return _op(inplace.arithmetic, self, o, ops.mul)
+    def __itruediv__(self, o): return _op(inplace.arithmetic, self, o, ops.div)
+    def __setitem__(self, index, value): inplace.setitem(self, index, value)
+    def __getitem__(self, index): return api_shape.getitem(self, index)
 
     # comparisons give bool tensors and are not recorded
-    def __eq__(self, other): return ops.compare(self, other, np.equal)
-    def __ne__(self, other): return ops.compare(self, other, np.not_equal)
-    def __lt__(self, other): return ops.compare(self, other, np.less)
-    def __le__(self, other): return ops.compare(self, other, np.less_equal)
-    def __gt__(self, other): return ops.compare(self, other, np.greater)
-    def __ge__(self, other): return ops.compare(self, other, np.greater_equal)
+    def __eq__(self, o): return _op(api.compare, self, o, np.equal)
+    def __ne__(self, o): return _op(api.compare, self, o, np.not_equal)
+    def __lt__(self, o): return _op(api.compare, self, o, np.less)
+    def __le__(self, o): return _op(api.compare, self, o, np.less_equal)
+    def __gt__(self, o): return _op(api.compare, self, o, np.greater)
+    def __ge__(self, o): return _op(api.compare, self, o, np.greater_equal)
 
-    # ------------------------------------------------------------------ elementwise
-    def exp(self): return ops.exp(self)
-    def log(self): return ops.log(self)
-    def tanh(self): return ops.tanh(self)
-    def sqrt(self): return ops.sqrt(self)
-    def relu(self): return ops.relu(self)
-    def sigmoid(self): return ops.sigmoid(self)
-    def abs(self): return ops.abs(self)
-    def clamp(self, min=None, max=None): return ops.clamp(self, min, max)
+    # ------------------------------------------------------------------ method forms
+    def add(self, other, *, alpha=1): return api.add(self, other if alpha == 1 else api.mul(other, alpha))
+    def sub(self, other, *, alpha=1): return api.sub(self, other if alpha == 1 else api.mul(other, alpha))
+    def mul(self, other): return api.mul(self, other)
+    def div(self, other): return api.div(self, other)
+    def matmul(self, other): return api.matmul(self, other)
+    def add_(self, other, *, alpha=1):
+        return inplace.arithmetic(self, other if alpha == 1 else api.mul(other, alpha), ops.add)
+    def sub_(self, other, *, alpha=1):
+        return inplace.arithmetic(self, other if alpha == 1 else api.mul(other, alpha), ops.sub)
+    def mul_(self, other): return inplace.arithmetic(self, other, ops.mul)
+    def div_(self, other): return inplace.arithmetic(self, other, ops.div)
+    def zero_(self): return inplace.fill(self, 0, "ZeroBackward0")
+    def fill_(self, value): return inplace.fill(self, value)
+    def copy_(self, src): return inplace.copy(self, src)
+    def clamp_(self, min=None, max=None): return inplace.clamp(self, min, max)
+    def masked_fill_(self, mask, value): return inplace.masked_fill(self, mask, value)
+    def masked_fill(self, mask, value): return inplace.masked_fill(api.clone(self), mask, value)
+
+    def normal_(self, mean=0.0, std=1.0, *, generator=None):
+        from . import random
+        return inplace.fill_from(self, random.randn(*self._data.shape, generator=generator,
+                                                    dtype=self._data.dtype)._data * std + mean)
+
+    def uniform_(self, a=0.0, b=1.0, *, generator=None):
+        from . import random
+        return inplace.fill_from(self, random.rand(*self._data.shape, generator=generator,
+                                                   dtype=self._data.dtype)._data * (b - a) + a)
+
+    def exp(self): return api.exp(self)
+    def log(self): return api.log(self)
+    def log10(self): return api.log10(self)
+    def tanh(self): return api.tanh(self)
+    def sqrt(self): return api.sqrt(self)
+    def relu(self): return api.relu(self)
+    def sigmoid(self): return api.sigmoid(self)
+    def abs(self): return api.abs(self)
+    def clamp(self, min=None, max=None): return api.clamp(self, min, max)
     clip = clamp
-    def pow(self, exponent): return ops.pow(self, exponent)
+    def pow(self, exponent): return api.pow(self, exponent)
+    def clone(self): return api.clone(self)
 
     # ------------------------------------------------------------------ reductions
-    def sum(self, dim=None, keepdim=False, *, keepdims=None):
-        return ops.sum(self, dim, keepdim if keepdims is None else keepdims)
+    def sum(self, dim=None, keepdim=False, *, keepdims=None, dtype=None):
+        out = api_shape.sum(self, dim, keepdim if keepdims is None else keepdims)
+        return out if dtype is None else api.cast(out, dtype)
 
     def mean(self, dim=None, keepdim=False, *, keepdims=None):
-        return ops.mean(self, dim, keepdim if keepdims is None else keepdims)
+        return api_shape.mean(self, dim, keepdim if keepdims is None else keepdims)
 
     def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None, keepdims=None):
-        return ops.var(self, dim, _correction(unbiased, correction), keepdim if keepdims is None else keepdims)
+        return api_shape.var(self, dim, _correction(unbiased, correction), keepdim if keepdims is None else keepdims)
 
     def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None, keepdims=None):
-        return ops.std(self, dim, _correction(unbiased, correction), keepdim if keepdims is None else keepdims)
+        return api_shape.std(self, dim, _correction(unbiased, correction), keepdim if keepdims is None else keepdims)
 
     def max(self, dim=None, keepdim=False, *, keepdims=None):
-        return ops.max(self, dim, keepdim if keepdims is None else keepdims)
+        return api_shape.max(self, dim, keepdim if keepdims is None else keepdims)
 
     def min(self, dim=None, keepdim=False, *, keepdims=None):
-        return ops.min(self, dim, keepdim if keepdims is None else keepdims)
+        return api_shape.min(self, dim, keepdim if keepdims is None else keepdims)
 
-    def argmax(self, dim=None, keepdim=False):
-        return ops.argmax(self, dim, keepdim)
-
-    def argmin(self, dim=None, keepdim=False):
-        return ops.argmin(self, dim, keepdim)
-
-    def all(self):
-        return _make(np.asarray(self.data.all()))
-
-    def any(self):
-        return _make(np.asarray(self.data.any()))
+    def argmax(self, dim=None, keepdim=False): return api_shape.argmax(self, dim, keepdim)
+    def argmin(self, dim=None, keepdim=False): return api_shape.argmin(self, dim, keepdim)
+    def all(self): return _make(np.asarray(self._data.all()))
+    def any(self): return _make(np.asarray(self._data.any()))
 
     # ------------------------------------------------------------------ shape
-    def view(self, *shape): return ops.reshape(self, _shape_arg(shape))
-    def reshape(self, *shape): return ops.reshape(self, _shape_arg(shape))
-    def view_as(self, other): return ops.reshape(self, other.shape)
-    def flatten(self, start_dim=0, end_dim=-1): return ops.flatten(self, start_dim, end_dim)
-    def transpose(self, dim0, dim1): return ops.transpose(self, dim0, dim1)
-    def permute(self, *dims): return ops.permute(self, _shape_arg(dims))
-    def unsqueeze(self, dim): return ops.unsqueeze(self, dim)
-    def squeeze(self, dim=None): return ops.squeeze(self, dim)
-    def expand(self, *shape): return ops.expand(self, _shape_arg(shape))
+    def view(self, *shape): return api_shape.reshape(self, _shape_arg(shape), strict=True)
+    def reshape(self, *shape): return api_shape.reshape(self, _shape_arg(shape))
+    def view_as(self, other): return api_shape.reshape(self, other._data.shape, strict=True)
+    def reshape_as(self, other): return api_shape.reshape(self, other._data.shape)
+    def flatten(self, start_dim=0, end_dim=-1): return api_shape.flatten(self, start_dim, end_dim)
+    def transpose(self, dim0, dim1): return api_shape.transpose(self, dim0, dim1)
+    def permute(self, *dims): return api_shape.permute(self, _shape_arg(dims))
+    def unsqueeze(self, dim): return api_shape.unsqueeze(self, dim)
+    def squeeze(self, dim=None): return api_shape.squeeze(self, dim)
+    def expand(self, *shape): return api_shape.expand(self, _shape_arg(shape))
+    def expand_as(self, other): return api_shape.expand(self, other._data.shape)
+    def t(self): return api_shape.t(self)
 
-    def t(self):
-        if self.data.ndim > 2:
-            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.data.ndim}D")
-        return self.T
+
+def _op(fn, a, b, *extra):
+    """An operator method: an operand that is not a tensor, number or array gives NotImplemented,
+    so that Python raises its TypeError naming both types, as torch's operators do."""
+    try:
+        return fn(a, b, *extra)
+    except api.NotAnOperand:
+        return NotImplemented
 
 
 def _shape_arg(shape):
@@ -328,158 +446,42 @@ def _correction(unbiased, correction):
     return 1 if unbiased is None or unbiased else 0
 
 
-def _dim(dim, ndim):
-    from .shapes import norm_dim
-    return norm_dim(dim, ndim)
+def _rebuild(data, requires_grad):
+    return _make(data).requires_grad_(requires_grad) if requires_grad else _make(data)
 
 
-# ---------------------------------------------------------------------------------- creation
-def _array(data, dtype):
-    """torch.tensor's reading of data: Python floats become float32, ints int64, arrays keep dtype."""
-    if isinstance(data, Tensor):
-        data = data.data
-    if isinstance(data, np.ndarray) or isinstance(data, np.generic):
-        arr = np.array(data, dtype=dtype)                  # a copy, as torch.tensor copies
-    else:
-        try:
-            try:
-                arr = np.array(data, dtype=dtype)
-            except TypeError:                              # 0-d tensors in a list: numpy asks their len()
-                arr = np.array(_unwrap(data), dtype=dtype)
-        except ValueError as e:
-            raise ValueError(_ragged(data) or f"tensor data is ragged or not numeric: {e}") from None
-        if dtype is None and arr.dtype == np.float64 and not _has_float64(data):
-            arr = arr.astype(dtypes.default_float)         # Python floats: float32; a float64 element wins
-    if arr.dtype.kind == "O":
-        raise TypeError(f"tensor data must be numbers, got objects of type "
-                        f"{type(arr.flat[0]).__name__ if arr.size else 'object'}")
-    return arr
+class device_type:
+    """torch.device: only the CPU exists."""
+    __slots__ = ("type", "index")
+
+    def __init__(self, type="cpu", index=None):
+        if isinstance(type, device_type):
+            type, index = type.type, type.index
+        kind = str(type).split(":")[0]
+        if kind != "cpu":
+            raise errors.device(type)
+        self.type, self.index = "cpu", index
+
+    def __repr__(self):
+        return "device(type='cpu')"
+
+    def __str__(self):
+        return "cpu"
+
+    def __eq__(self, other):
+        return isinstance(other, (device_type, str)) and str(other).split(":")[0] == "cpu"
+
+    def __hash__(self):
+        return hash("cpu")
 
 
-def _unwrap(data):
-    """Nested lists with each tensor replaced by its array."""
-    if isinstance(data, (list, tuple)):
-        return [_unwrap(e) for e in data]
-    return data.data if isinstance(data, Tensor) else data
+CPU = device_type("cpu")
 
 
-def _has_float64(data):
-    """Whether nested lists hold a float64 element (np.float64, a float64 array or tensor): torch then
-    makes the whole tensor float64, as it promotes the elements' dtypes."""
-    if isinstance(data, (list, tuple)):
-        return any(_has_float64(e) for e in data)
-    dt = getattr(data, "dtype", None)
-    return isinstance(dt, np.dtype) and dt == dtypes.float64        # (np.dtype(None) is float64)
+def _device(device):
+    """Check a device= argument: the CPU (or None) only."""
+    if device is not None and not isinstance(device, device_type):
+        device_type(device)
 
 
-def _ragged(data):
-    """torch's words for nested lists of uneven lengths: the shape is read along the first
-    elements, and the first list of another length is named (None if that is not the problem)."""
-    shape, d = [], data
-    while isinstance(d, (list, tuple)):
-        shape.append(len(d))
-        d = d[0] if len(d) else None
-
-    def walk(seq, dim):
-        if dim >= len(shape):
-            return None
-        if len(seq) != shape[dim]:
-            return f"expected sequence of length {shape[dim]} at dim {dim} (got {len(seq)})"
-        for e in seq:
-            if isinstance(e, (list, tuple)):
-                found = walk(e, dim + 1)
-                if found:
-                    return found
-        return None
-    return walk(data, 0) if isinstance(data, (list, tuple)) else None
-
-
-def tensor(data, dtype=None, requires_grad=False):
-    """A new leaf tensor holding a copy of `data` (a number, nested lists, an array or a tensor)."""
-    if dtype is not None:
-        dtype = np.dtype(dtype)
-        dtypes.check_supported(dtype)
-    arr = _array(data, dtype)
-    if arr.dtype.kind in "iu" and arr.dtype != dtypes.int64 and dtype is None and not isinstance(data, np.ndarray):
-        arr = arr.astype(dtypes.int64)
-    dtypes.check_supported(arr.dtype)
-    t = _make(arr)
-    if requires_grad:
-        t.requires_grad_(True)
-    return t
-
-
-def as_tensor(data, dtype=None):
-    """Like tensor, but shares the memory of a numpy array when no conversion is needed."""
-    if isinstance(data, Tensor) and (dtype is None or data.dtype == dtype):
-        return data
-    if isinstance(data, np.ndarray) and (dtype is None or data.dtype == np.dtype(dtype)):
-        dtypes.check_supported(data.dtype)
-        return _make(data)
-    return tensor(data, dtype=dtype)
-
-
-def from_numpy(array):
-    """A tensor sharing `array`'s memory."""
-    if not isinstance(array, np.ndarray):
-        raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
-    dtypes.check_supported(array.dtype)
-    return _make(array)
-
-
-def _factory(fill, shape, dtype, requires_grad):
-    dtype = np.dtype(dtypes.default_float if dtype is None else dtype)
-    dtypes.check_supported(dtype)
-    t = _make(fill(_shape_arg(shape), dtype=dtype))
-    if requires_grad:
-        t.requires_grad_(True)
-    return t
-
-
-def zeros(*shape, dtype=None, requires_grad=False):
-    return _factory(np.zeros, shape, dtype, requires_grad)
-
-
-def ones(*shape, dtype=None, requires_grad=False):
-    return _factory(np.ones, shape, dtype, requires_grad)
-
-
-def empty(*shape, dtype=None, requires_grad=False):
-    return _factory(np.zeros, shape, dtype, requires_grad)
-
-
-def full(shape, fill_value, dtype=None, requires_grad=False):
-    if dtype is None and isinstance(fill_value, (int, np.integer)) and not isinstance(fill_value, bool):
-        dtype = dtypes.int64
-    return _factory(lambda s, dtype: np.full(s, fill_value, dtype=dtype), (shape,), dtype, requires_grad)
-
-
-def zeros_like(t, dtype=None, requires_grad=False):
-    return zeros(*np.shape(_data(t)), dtype=dtype or _data(t).dtype, requires_grad=requires_grad)
-
-
-def ones_like(t, dtype=None, requires_grad=False):
-    return ones(*np.shape(_data(t)), dtype=dtype or _data(t).dtype, requires_grad=requires_grad)
-
-
-def arange(start, end=None, step=1, dtype=None, requires_grad=False):
-    if end is None:
-        start, end = 0, start
-    arr = np.arange(start, end, step)
-    if dtype is not None:
-        arr = arr.astype(dtype)
-    elif arr.dtype.kind == "f":
-        arr = arr.astype(dtypes.default_float)
-    else:
-        arr = arr.astype(dtypes.int64)
-    t = _make(arr)
-    if requires_grad:
-        t.requires_grad_(True)
-    return t
-
-
-def _data(t):
-    return t.data if isinstance(t, Tensor) else np.asarray(t)
-
-
-from . import ops  # noqa: E402  (ops needs Tensor; Tensor's methods call ops)
+from . import api, api_shape, inplace, ops  # noqa: E402  (the front needs Tensor; its methods call the front)

@@ -6,7 +6,7 @@
 
 Everything takes the graph as a tensor (its root), a list of tensors, or a dict of named tensors
 (`locals()`: the names label the entries); `None` means the live tape. The graph is read from
-the nodes the tape leaves on each result (`tensor._node = (op, inputs, rule)`), which stay after
+the nodes the tape leaves on each result (`tape.op(t)`, `tape.inputs(t)`), which stay after
 backward, so this works before and after `loss.backward()` (after it, each node shows the norm of
 its gradient). Order: the tape's own recording order while it still holds the entries (before
 backward, or after `backward(retain_graph=True)`); after a plain backward, a depth-first order
@@ -49,7 +49,7 @@ class Graph:
         self.consumers = {}
         seen_leaves = {}
         for t in self.nodes:
-            for pos, u in enumerate(t._node[1]):
+            for pos, u in enumerate(tape.inputs(t)):
                 if u is None:
                     continue
                 self.consumers.setdefault(id(u), []).append((t, pos))
@@ -72,13 +72,13 @@ class Graph:
             return "x" + _shape(t.shape)
         if depth == 0:
             return "..."
-        op, inputs = t._node[0], t._node[1]
+        op, inputs = tape.op(t), tape.inputs(t)
         return f"{op}({', '.join(self.label(u, depth - 1) for u in inputs)})"
 
     def expression(self, t):
         """`probs = mul(counts, counts_sum_inv)`: the entry that made t, with named operands. An
         unnamed result is shown inside the named one it leads to: `matmul(h, W2)` in `logits = ...`."""
-        op, inputs = t._node[0], t._node[1]
+        op, inputs = tape.op(t), tape.inputs(t)
         body = f"{op}({', '.join(self.label(u) for u in inputs)})"
         if id(t) in self.names:
             return f"{self.names[id(t)]} = {body}"
@@ -124,7 +124,7 @@ class Graph:
 
 def sum_dims(result, pos):
     """The dims of `result` over which the engine sums input `pos`'s gradient (broadcasting)."""
-    op, inputs = result._node[0], result._node[1]
+    op, inputs = tape.op(result), tape.inputs(result)
     x = inputs[pos]
     if x is None:
         return ()
@@ -169,7 +169,7 @@ def _order(roots):
             if t._node is None:
                 continue
             stack.append((t, True))
-            for u in reversed(t._node[1]):
+            for u in reversed(tape.inputs(t)):
                 if u is not None and u._node is not None and id(u) not in seen:
                     stack.append((u, False))
     live = {id(t): i for i, t in enumerate(tape.entries())}
@@ -205,8 +205,8 @@ def entries(tensors=None):
     out = []
     for i, t in enumerate(g.nodes, 1):
         ins = [(g.label(u, depth=1), tuple(u.shape), sum_dims(t, pos))
-               for pos, u in enumerate(t._node[1]) if u is not None]
-        out.append(Entry(i, g.name(t) or "", t._node[0], ins, tuple(t.shape), _norm(t.grad), t._node[2] is None))
+               for pos, u in enumerate(tape.inputs(t)) if u is not None]
+        out.append(Entry(i, g.name(t) or "", tape.op(t), ins, tuple(t.shape), _norm(t.grad), tape.freed(t)))
     return out
 
 
@@ -246,7 +246,7 @@ def dot(tensors=None, title="tinytape"):
     for t in g.leaves + g.nodes:
         ids[id(t)] = f"t{len(ids)}"
         name = g.name(t)
-        op = "leaf" if t._node is None else t._node[0]
+        op = "leaf" if t._node is None else tape.op(t)
         parts = ([name] if name else []) + [op, _shape(t.shape)]
         norm = _norm(t.grad)
         if norm is not None:
@@ -254,7 +254,7 @@ def dot(tensors=None, title="tinytape"):
         color = "#cfe2ff" if t._node is None else "#ffd8a8" if id(t) in roots else "white"
         lines.append(f"  {ids[id(t)]} [label={_quote(None, parts)}, fillcolor={_quote(color)}];")
     for t in g.nodes:
-        for pos, u in enumerate(t._node[1]):
+        for pos, u in enumerate(tape.inputs(t)):
             if u is None or id(u) not in ids:
                 continue
             d = sum_dims(t, pos)

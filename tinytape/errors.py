@@ -1,0 +1,119 @@
+"""torch's error texts, in one place, word for word (torch 2.13), and tinytape's own where torch
+has none. The front (api.py, inplace.py, indexing.py, creation.py, tensor.py) raises them; the
+math never raises.
+"""
+import re
+
+import numpy as np
+
+from .dtypes import C_NAMES, TORCH_NAMES
+
+FREED = ("Trying to backward through the graph a second time (or directly access saved tensors "
+         "after they have already been freed). Saved intermediate values of the graph are freed "
+         "when you call .backward() or autograd.grad(). Specify retain_graph=True if you need to "
+         "backward through the graph a second time or if you need to access saved tensors after "
+         "calling backward.")
+LEAF_INPLACE = "a leaf Variable that requires grad is being used in an in-place operation."
+VIEW_OF_LEAF_INPLACE = "a view of a leaf Variable that requires grad is being used in an in-place operation."
+OVERLAP = ("unsupported operation: more than one element of the written-to tensor refers to a single memory "
+           "location. Please clone() the tensor before performing the operation.")
+NO_GRAD_FN = "element 0 of tensors does not require grad and does not have a grad_fn"
+IMPLICIT_GRAD = "grad can be implicitly created only for scalar outputs"
+NON_LEAF_FLAG = ("you can only change requires_grad flags of leaf variables. If you want to use a computed "
+                 "variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach().")
+NON_LEAF_ATTR = "you can only change requires_grad flags of leaf variables."
+NUMPY_REQUIRES_GRAD = "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
+VIEW_STRIDES = ("view size is not compatible with input tensor's size and stride (at least one dimension spans "
+                "across two contiguous subspaces). Use .reshape(...) instead.")
+FORMAT = "unsupported format string passed to Tensor.__format__"
+
+
+def name(dt):
+    return TORCH_NAMES.get(dt, str(dt))
+
+
+def modified_inplace(dtype, shape, producer, version, expected):
+    """A saved value was written in place after it was saved (torch's version check)."""
+    of = f", which is output 0 of {re.sub(r'Backward[0-9]*$', '', producer)}," if producer else ""
+    return (f"one of the variables needed for gradient computation has been modified by an inplace operation: "
+            f"[tinytape.{name(dtype)}Tensor {shape}]{of} is at version {version}; expected version {expected} "
+            f"instead. Hint: a value the backward pass needs was overwritten after the forward pass saved it: "
+            f"compute out of place (y = x + 1), or run the forward pass again after the update.")
+
+
+def grad_type(value):
+    t = type(value)
+    kind = t.__name__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__name__}"
+    return TypeError(f"assigned grad expected to be a Tensor or None but got grad of type {kind}")
+
+
+def grad_size(got, want):
+    return RuntimeError(f"attempting to assign a gradient of size '{list(got)}' to a tensor of size '{list(want)}'. "
+                        f"Please ensure that the gradient and the tensor are the same size")
+
+
+def grad_dtype(got, want):
+    return RuntimeError(f"attempting to assign a gradient with dtype '{C_NAMES.get(got, got)}' to a tensor with "
+                        f"grad_dtype '{name(want)}'. The gradient must match the tensor's grad_dtype (defaults to "
+                        f"the tensor's dtype).")
+
+
+def data_type(value):
+    t = type(value)
+    kind = t.__name__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__name__}"
+    return TypeError(f"Variable data has to be a tensor, but got {kind}")
+
+
+def cast_result(got, want):
+    return RuntimeError(f"result type {name(got)} can't be cast to the desired output type {name(want)}")
+
+
+def device(dev):
+    return RuntimeError(f"tinytape runs on the CPU only (numpy): device '{dev}' is not available; "
+                        f"use 'cpu' or leave device= out")
+
+
+def dim_error(dim, ndim):
+    lo, hi = (-1, 0) if ndim == 0 else (-ndim, ndim - 1)
+    return IndexError(f"Dimension out of range (expected to be in range of [{lo}, {hi}], but got {dim})")
+
+
+def broadcast_error(x, y):
+    """torch's message for shapes that do not broadcast."""
+    a, b = np.shape(x), np.shape(y)
+    for i in range(1, max(len(a), len(b)) + 1):
+        m = a[-i] if i <= len(a) else 1
+        n = b[-i] if i <= len(b) else 1
+        if m != n and m != 1 and n != 1:
+            dim = max(len(a), len(b)) - i
+            return RuntimeError(f"The size of tensor a ({m}) must match the size of tensor b ({n}) "
+                                f"at non-singleton dimension {dim}")
+    return RuntimeError(f"shapes {a} and {b} cannot be broadcast")
+
+
+def inplace_shape(shape, broadcast):
+    return RuntimeError(f"output with shape {list(shape)} doesn't match the broadcast shape {list(broadcast)}")
+
+
+def expand_error(shape, target, type_name="Float"):
+    """torch's message when a tensor of `shape` cannot be expanded to `target` (expand, x[i] = v)."""
+    shape, target = tuple(shape), tuple(target)
+    if len(shape) > len(target):
+        return RuntimeError(f"expand(torch.{type_name}Tensor{{{list(shape)}}}, size={list(target)}): the number "
+                            f"of sizes provided ({len(target)}) must be greater or equal to the number of "
+                            f"dimensions in the tensor ({len(shape)})")
+    lead = len(target) - len(shape)
+    for i, n in enumerate(shape):
+        if n != 1 and n != target[lead + i]:
+            return RuntimeError(f"The expanded size of the tensor ({target[lead + i]}) must match the existing "
+                                f"size ({n}) at non-singleton dimension {lead + i}.  Target sizes: "
+                                f"{list(target)}.  Tensor sizes: {list(shape)}")
+    return RuntimeError(f"cannot expand a tensor of shape {list(shape)} to {list(target)}")
+
+
+def bool_sub(both):
+    if both:
+        return RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. "
+                            "Use the `^` or `logical_xor()` operator instead.")
+    return RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. If you "
+                        "are trying to invert a mask, use the `~` or `logical_not()` operator instead.")
