@@ -51,6 +51,17 @@ def test_lecture_init_from_a_numpy_generator():
     np.testing.assert_array_equal(seeded.C.data, again.C.data)          # a tinytape.Generator works too
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lecture_init_from_a_tinytape_generator_is_torchs(dtype):
+    """tinytape.Generator().manual_seed(2147483647) gives the lecture's torch parameters, bit for bit
+    (float32 draws and arithmetic, then the cast, as test_nn_parity's torch lecture)."""
+    want = torch_lecture_arrays(64)
+    model = nn.MLP(n_hidden=64, generator=tinytape.Generator().manual_seed(2147483647), dtype=dtype)
+    for k in NAMES:
+        np.testing.assert_array_equal(np.asarray(getattr(model, k).data),
+                                      want[k].astype(dtype).reshape(getattr(model, k).shape), err_msg=k)
+
+
 def torch_lecture_arrays(n_hidden):
     g = torch.Generator().manual_seed(2147483647)
     C = torch.randn((27, 10), generator=g)

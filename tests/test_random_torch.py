@@ -284,3 +284,17 @@ def test_the_bigram_lectures_names():
             out.append("".join(word))
         runs.append(out)
     assert runs[0] == runs[1]
+
+
+@needs_names
+def test_the_lectures_setup_needs_no_torch():
+    """demos.lecture's setup from tinytape's generator is the one torch draws (parameters and the
+    names.txt batch), and exercise 1's loss at initialisation is the lecture's 3.5571."""
+    from demos import lecture
+    ours, theirs = lecture.setup(str(NAMES), use_torch=False), lecture.setup(str(NAMES), use_torch=True)
+    for k in lecture.PARAMS:
+        _same(ours.params[k], theirs.params[k], what=k)
+    _same(ours.Xb, theirs.Xb, what="Xb")
+    _same(ours.Yb, theirs.Yb, what="Yb")
+    loss = lecture.run(tinytape, ours, backward=False)["loss"]
+    assert round(float(loss.item()), 4) == 3.5571
