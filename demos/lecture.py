@@ -1,9 +1,9 @@
 """The lecture's setup for exercises 1-3 (seed 003): parameters, one batch, the chunked forward pass.
 
 `forward` is the lecture's code as written; it runs unchanged on tinytape and on torch (pass the
-module), which is the point of tinytape's API. Parameters come from torch's
-`Generator().manual_seed(2147483647)` when torch is installed, so the numbers are the lecture's;
-without torch, from a numpy Generator with the same seed (other numbers, same shapes and scales).
+module), which is the point of tinytape's API. Parameters and the batch come from
+`Generator().manual_seed(2147483647)`: tinytape's, which reproduces torch's stream bit for bit, so
+the numbers are the lecture's with or without torch (use_torch=True draws them with torch itself).
 The batch comes from names.txt (an explicit path or TINYTAPE_NAMES, through nn.data); without it, a
 clearly labelled synthetic batch of random contexts.
 """
@@ -51,7 +51,7 @@ def load_train(names=None):
 
 def setup(names=None, n_hidden=64, batch_size=32, use_torch=None, seed=SEED):
     """The lecture's parameters (seed 003's init, n_hidden 64) and one batch of `batch_size`."""
-    torch = try_torch() if use_torch in (None, True) else None
+    torch = try_torch() if use_torch else None
     if use_torch and torch is None:
         raise RuntimeError("use_torch=True but torch is not installed")
     train = load_train(names)
@@ -66,14 +66,15 @@ def setup(names=None, n_hidden=64, batch_size=32, use_torch=None, seed=SEED):
             return torch.randint(0, high, (size,), generator=g).numpy()
         gen = f"torch.Generator().manual_seed({seed})"
     else:
-        rng = np.random.default_rng(seed)
+        import tinytape
+        g = tinytape.Generator().manual_seed(seed)
 
         def randn(*shape):
-            return rng.standard_normal(shape).astype(np.float32)
+            return np.asarray(tinytape.randn(shape, generator=g))    # float32 arithmetic below, as torch's
 
         def randint(high, size):
-            return rng.integers(0, high, size)
-        gen = f"numpy default_rng({seed}) (torch is not installed: not the lecture's numbers)"
+            return np.asarray(tinytape.randint(0, high, (size,), generator=g))
+        gen = f"tinytape.Generator().manual_seed({seed}) (torch's stream)"
     # the lecture's init, written as it writes it, in its order (then the batch indices come from
     # the same generator); non-standard scales on purpose: "initializing with all zeros could mask
     # an incorrect implementation of the backward pass"

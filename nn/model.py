@@ -1,6 +1,6 @@
 """The lecture's model: embedding -> flatten -> linear -> batchnorm (Bessel) -> tanh -> linear.
 
-    model = MLP(n_hidden=200, generator=np.random.default_rng(0))     # the lecture's init
+    model = MLP(n_hidden=200, generator=tinytape.Generator().manual_seed(2147483647))  # torch's init, bit for bit
     model = MLP.from_arrays(C=C, W1=W1, b1=b1, W2=W2, b2=b2, bngain=g, bnbias=b)
     logits = model(Xb)                                                   # (n, 27)
 
@@ -15,6 +15,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+import tinytape
 from tinytape.tensor import Tensor
 
 from .checkpoint import load_arrays
@@ -28,19 +29,30 @@ _WHERE = {"C": ("emb", "weight"), "W1": ("fc1", "weight"), "b1": ("fc1", "bias")
 
 
 def lecture_init(rng, vocab_size=VOCAB_SIZE, block_size=3, n_embd=10, n_hidden=200, dtype=None):
-    """The lecture's non-standard init as numpy arrays, drawn from `rng` in the lecture's order and
-    computed in float64 before the cast: C ~ N(0,1); W1 ~ N(0,1) * (5/3)/sqrt(fan_in);
-    b1, W2, b2 ~ N(0,1) * 0.1; bngain ~ 1 + 0.1 N(0,1); bnbias ~ 0.1 N(0,1) (both (1, n_hidden))."""
-    rng, dtype = _rng(rng), _float_dtype(dtype)
+    """The lecture's non-standard init as numpy arrays, drawn from `rng` in the lecture's order:
+    C ~ N(0,1); W1 ~ N(0,1) * (5/3)/sqrt(fan_in); b1, W2, b2 ~ N(0,1) * 0.1;
+    bngain ~ 1 + 0.1 N(0,1); bnbias ~ 0.1 N(0,1) (both (1, n_hidden)).
+    With a tinytape.Generator (`tinytape.Generator().manual_seed(2147483647)`) these are torch's
+    values to the bit: float32 draws and float32 arithmetic as the lecture's torch code, then the
+    cast to dtype. With a numpy Generator they are computed in float64 before the cast."""
+    dtype = _float_dtype(dtype)
     fan_in = n_embd * block_size
+    if isinstance(rng, tinytape.Generator):
+        def randn(*shape):
+            return np.asarray(tinytape.randn(shape, generator=rng))     # float32, torch's stream
+    else:
+        rng = _rng(rng)
+
+        def randn(*shape):
+            return rng.standard_normal(shape)
     p = {
-        "C": rng.standard_normal((vocab_size, n_embd)),
-        "W1": rng.standard_normal((fan_in, n_hidden)) * (5 / 3) / fan_in**0.5,
-        "b1": rng.standard_normal(n_hidden) * 0.1,
-        "W2": rng.standard_normal((n_hidden, vocab_size)) * 0.1,
-        "b2": rng.standard_normal(vocab_size) * 0.1,
-        "bngain": rng.standard_normal((1, n_hidden)) * 0.1 + 1.0,
-        "bnbias": rng.standard_normal((1, n_hidden)) * 0.1,
+        "C": randn(vocab_size, n_embd),
+        "W1": randn(fan_in, n_hidden) * (5 / 3) / fan_in**0.5,
+        "b1": randn(n_hidden) * 0.1,
+        "W2": randn(n_hidden, vocab_size) * 0.1,
+        "b2": randn(vocab_size) * 0.1,
+        "bngain": randn(1, n_hidden) * 0.1 + 1.0,
+        "bnbias": randn(1, n_hidden) * 0.1,
     }
     return {k: v.astype(dtype) for k, v in p.items()}
 

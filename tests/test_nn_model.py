@@ -47,7 +47,19 @@ def test_lecture_init_from_a_numpy_generator():
     other = nn.MLP(n_hidden=64, generator=np.random.default_rng(124), dtype=np.float64)
     assert not np.array_equal(other.C.data, model.C.data)
     seeded = nn.MLP(n_hidden=64, generator=tinytape.Generator().manual_seed(123), dtype=np.float64)
-    np.testing.assert_array_equal(seeded.C.data, model.C.data)
+    again = nn.MLP(n_hidden=64, generator=tinytape.Generator().manual_seed(123), dtype=np.float64)
+    np.testing.assert_array_equal(seeded.C.data, again.C.data)          # a tinytape.Generator works too
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lecture_init_from_a_tinytape_generator_is_torchs(dtype):
+    """tinytape.Generator().manual_seed(2147483647) gives the lecture's torch parameters, bit for bit
+    (float32 draws and arithmetic, then the cast, as test_nn_parity's torch lecture)."""
+    want = torch_lecture_arrays(64)
+    model = nn.MLP(n_hidden=64, generator=tinytape.Generator().manual_seed(2147483647), dtype=dtype)
+    for k in NAMES:
+        np.testing.assert_array_equal(np.asarray(getattr(model, k).data),
+                                      want[k].astype(dtype).reshape(getattr(model, k).shape), err_msg=k)
 
 
 def torch_lecture_arrays(n_hidden):

@@ -31,7 +31,8 @@ from .api_shape import argmax, argmin, cat, flatten, max, mean, min, permute, sq
 from .api_shape import reshape as _reshape, transpose
 from .functional import log_softmax, softmax
 from .gradcheck import GradcheckError, gradcheck
-from .random import Generator, manual_seed, multinomial, rand, randint, randn
+from .random import (Generator, bernoulli, default_generator, get_rng_state, initial_seed, manual_seed,
+                     multinomial, rand, rand_like, randint, randn, randn_like, randperm, seed, set_rng_state)
 from . import check, viz
 from .check import cmp
 

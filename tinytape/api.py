@@ -27,7 +27,8 @@ def record(data, rule, prim, name, inputs):
             return out
         saved = None
         if prim.saves:
-            saved = tuple((t._ver, t._ver[0], t) for t in (inputs[i] for i in prim.saved_args) if t is not None)
+            saved = tuple((t._ver, t._ver[0], t) for t in (inputs[i] for i in prim.saved_args if i < len(inputs))
+                          if t is not None)
             if prim.saves_out:
                 saved += ((out._ver, 0, None),)
         Node(name, tuple([None if t is None else edge(t) for t in inputs]), rule, saved, out)

@@ -17,7 +17,7 @@ import numpy as np
 
 class dtype:
     """A torch dtype: `tinytape.float32`. `.dtype` is numpy's, so numpy accepts it as a dtype."""
-    __slots__ = ("dtype", "_name", "is_floating_point", "is_signed", "itemsize")
+    __slots__ = ("dtype", "_name", "is_floating_point", "is_signed", "itemsize", "kind")
 
     def __init__(self, np_dtype, name):
         self.dtype = np.dtype(np_dtype)
@@ -25,6 +25,7 @@ class dtype:
         self.is_floating_point = self.dtype.kind == "f"
         self.is_signed = self.dtype.kind in "fi"
         self.itemsize = self.dtype.itemsize
+        self.kind = self.dtype.kind                       # numpy's letter ("f", "i", "b"), for numpy users
 
     def __repr__(self):
         return f"tinytape.{self._name}"

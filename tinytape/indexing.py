@@ -58,13 +58,17 @@ def _is_int(i):
         (isinstance(i, np.ndarray) and i.ndim == 0 and i.dtype.kind in "iu")
 
 
+def _has_ellipsis(idx):
+    return builtins.any(i is Ellipsis for i in idx)
+
+
 def parse(index, ndim):
     """A torch index as an Index."""
     idx = tuple(_part(i) for i in index) if type(index) is tuple else (_part(index),)
     if not builtins.any(isinstance(i, np.ndarray) for i in idx):
         # a view; a trailing Ellipsis makes numpy return a 0-d array, not a scalar, for x[0] of 1-D
-        return Index(None, idx if Ellipsis in idx else idx + (Ellipsis,), True)
-    if Ellipsis in idx and ndim == builtins.sum(
+        return Index(None, idx if _has_ellipsis(idx) else idx + (Ellipsis,), True)
+    if _has_ellipsis(idx) and ndim == builtins.sum(
             i.ndim if isinstance(i, np.ndarray) and i.dtype.kind == "b" else 1
             for i in idx if i is not None and i is not Ellipsis):
         idx = tuple(i for i in idx if i is not Ellipsis)

@@ -57,7 +57,7 @@ def write(x, out, rule, prim, name, inputs, at):
     x._ver[0] += 1
     saved = None
     if prim.saves:                                     # x's old values were given as a copy: only
-        saved = tuple((t._ver, t._ver[0], t) for i, t in ((i, inputs[i]) for i in prim.saved_args)
+        saved = tuple((t._ver, t._ver[0], t) for i, t in ((i, inputs[i]) for i in prim.saved_args if i < len(inputs))
                       if t is not None and i != at)    # the other inputs need a version check
     if x._view is None:
         Node(name, edges, rule, saved, x)

@@ -360,14 +360,15 @@ class Tensor:
     def masked_fill(self, mask, value): return inplace.masked_fill(api.clone(self), mask, value)
 
     def normal_(self, mean=0.0, std=1.0, *, generator=None):
-        from . import random
-        return inplace.fill_from(self, random.randn(*self._data.shape, generator=generator,
-                                                    dtype=self._data.dtype)._data * std + mean)
+        """Fill with normal samples, torch's stream for torch's generator (random.py)."""
+        values = np.empty_like(self._data)
+        random.normal_array_(values, mean, std, generator)
+        return inplace.fill_from(self, values)
 
     def uniform_(self, a=0.0, b=1.0, *, generator=None):
-        from . import random
-        return inplace.fill_from(self, random.rand(*self._data.shape, generator=generator,
-                                                   dtype=self._data.dtype)._data * (b - a) + a)
+        values = np.empty_like(self._data)
+        random.uniform_array_(values, a, b, generator)
+        return inplace.fill_from(self, values)
 
     def exp(self): return api.exp(self)
     def log(self): return api.log(self)
@@ -484,4 +485,4 @@ def _device(device):
         device_type(device)
 
 
-from . import api, api_shape, inplace, ops  # noqa: E402  (the front needs Tensor; its methods call the front)
+from . import api, api_shape, inplace, ops, random  # noqa: E402  (the front needs Tensor; its methods call the front)
