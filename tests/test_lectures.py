@@ -206,3 +206,93 @@ def test_imports_are_the_only_edit():
                     assert (x.strip(), y.strip()) in {("import torch", "import tinytape as torch"),
                                                       ("import torch.nn.functional as F",
                                                        "import tinytape.functional as F")}, (x, y)
+
+
+# ------------------------------------------------------------------------------ the harness itself
+# (these need neither the notebooks nor names.txt)
+@pytest.mark.parametrize("torch_text, tinytape_text", [
+    ("torch.Size([5, 27])", "tinytape.Size([5, 27])"),                  # torch. -> tinytape.
+    ("tensor([0.0205, 0.0023,\n        1.0000])", "tensor([0.0206, 0.0023, 1.    ])"),   # last digit, wrapping
+    ("tensor(-32209.6992)", "tensor(-32209.7)"),                        # within RTOL
+    ("maxdiff: 0.0", "maxdiff: 4.656612873077393e-10"),                 # within ATOL
+    ("tensor(1.3970e-09)", "tensor(0.)"),
+    ("<matplotlib.image.AxesImage at 0x7fa0dab44fa0>", "<matplotlib.image.AxesImage at 0x1234>"),
+    ("W1 | exact: True", "W1 | exact: True"),                           # a digit inside a name is text
+])
+def test_compare_accepts(torch_text, tinytape_text):
+    assert lectures.compare(torch_text, tinytape_text) is None
+
+
+@pytest.mark.parametrize("torch_text, tinytape_text, what", [
+    ("torch.Size([3])", "(3,)", "text differs"),
+    ("tensor(2.4765)", "tensor(2.4800)", "number differs"),            # beyond a printed unit
+    ("3.7693049907684326", "3.7701", "number differs"),                # beyond RTOL + a unit
+    ("number of examples:  228146", "number of examples: 228145", "number differs"),   # integers exactly
+    ("5", "5.0", "number differs"),                                     # int vs float
+    ("tensor([1, 2])", "tensor([1, 2, 3])", "text differs"),
+    ("exact: True", "exact: False", "text differs"),
+    ("2.2949554920196533", "tensor(2.295)", "text differs"),
+    ("x = 5", "x = ", "number count differs"),
+])
+def test_compare_rejects(torch_text, tinytape_text, what):
+    diff = lectures.compare(torch_text, tinytape_text)
+    assert diff is not None and diff.startswith(what), diff
+
+
+def test_compare_modes():
+    a, b = "tensor([0.6064, 0.3033])", "tensor([0.1647, 0.5680])"
+    assert lectures.compare(a, b) is not None
+    assert lectures.compare(a, b, "numbers") is None
+    assert lectures.compare(a, "tensor([0.6064, 0.3033, 0.1])", "numbers") is not None   # the shape still counts
+    assert lectures.compare("tensor([1, 2])", "tensor([1., 2.])", "numbers") is not None  # and the kind
+    flags = "logits | exact: True  | maxdiff: 0.0", "logits | exact: False | maxdiff: 1e-9"
+    assert lectures.compare(*flags, "numbers") is not None
+    assert lectures.compare(*flags, "flags") is None
+    assert lectures.compare("logits | exact: True", "probs | exact: True", "flags") is not None
+    names = "mor.\naxx.\nminaymoryles.\n", "dyande.\n.\nar.\n"
+    assert lectures.compare(*names, "flags") is not None
+    assert lectures.compare(*names, "text") is None
+    assert lectures.compare(names[0], "dyande.\nar.\n", "text") is not None              # one name fewer
+
+
+def test_run_cell_is_jupyter():
+    """stdout, the last expression displayed (not after `;`), and errors with their line."""
+    ns = {}
+    out = lectures.run_cell("x = [1, 2]\nprint('hi')\nx + [3]\n", ns, "<cell>")
+    assert (out.stdout, out.display, out.error) == ("hi\n", "[1, 2, 3]", None)
+    assert lectures.run_cell("x\n", ns, "<cell>").display == "[1, 2]"
+    assert lectures.run_cell("x;\n", ns, "<cell>").display == ""
+    assert lectures.run_cell("y = 1\n", ns, "<cell>").display == ""
+    out = lectures.run_cell("a = 1\nb = x[5]\nc = 3\n", ns, "<cell>")
+    assert out.error == ("IndexError", "list index out of range", 2, "b = x[5]") and "c" not in ns
+
+
+def test_prepare_changes_only_the_imports():
+    src = "import torch\nimport torch.nn.functional as F\n%matplotlib inline\nx = torch.zeros(3)  # torch\n"
+    assert lectures.prepare(src, "torch") == "import torch\nimport torch.nn.functional as F\nx = torch.zeros(3)  # torch\n"
+    assert lectures.prepare(src, "tinytape") == ("import tinytape as torch\nimport tinytape.functional as F\n"
+                                                 "x = torch.zeros(3)  # torch\n")
+    with pytest.raises(AssertionError, match="does not know how to port"):
+        lectures.prepare("import torch.nn as nn\n", "tinytape")
+
+
+def _outcome(**kw):
+    return lectures.Outcome(**kw)
+
+
+def test_check_fails_where_it_should():
+    fail = pytest.fail.Exception
+    ok = _outcome(display="tensor(1.)")
+    with pytest.raises(fail, match=r"part9\[cell-0\] runs on torch, not on tinytape: RuntimeError at line 2: "
+                                   r"'y = x\.log10\(\)': boom"):
+        check("part9", 0, {0: (ok, _outcome(error=("RuntimeError", "boom", 2, "y = x.log10()")), "")})
+    with pytest.raises(fail, match="raises on torch"):
+        check("part9", 0, {0: (_outcome(error=("NameError", "P", 1, "P")), ok, "")})
+    with pytest.raises(fail, match="raises NameError on torch, IndexError on tinytape"):
+        check("part9", 0, {0: (_outcome(error=("NameError", "", 1, "")), _outcome(error=("IndexError", "", 1, "")), "")})
+    with pytest.raises(fail, match="display: number differs"):
+        check("part9", 0, {0: (ok, _outcome(display="tensor(2.)"), "")})
+    with pytest.raises(fail, match="warnings torch did not give: RuntimeWarning"):
+        check("part9", 0, {0: (ok, _outcome(display="tensor(1.)", warnings=["RuntimeWarning: overflow"]), "")})
+    check("part9", 0, {0: (ok, _outcome(display="tensor(1.0000)"), "")})
+    check("part9", 0, {0: (_outcome(error=("NameError", "a", 1, "")), _outcome(error=("NameError", "b", 1, "")), "")})
