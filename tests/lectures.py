@@ -69,7 +69,7 @@ SEED = 2147483647
 SHORTEN = {
     "part1": [
         # counting all 228,146 bigrams one `N[ix1, ix2] += 1` at a time, and then taking the log of
-        # each one's probability, are 228,146 tensor ops each: 2,000 words (~15,000 bigrams) are enough
+        # each one's probability, are 228,146 tensor ops each: 2,000 words (14,035 bigrams) are enough
         (10, "for w in words:", "for w in words[:2000]:"),
         (26, "for w in words:", "for w in words[:2000]:"),
     ],
