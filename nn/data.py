@@ -13,6 +13,7 @@ import hashlib
 import os
 import random
 import shlex
+import sys
 import urllib.request
 import uuid
 from dataclasses import dataclass
@@ -143,6 +144,7 @@ def command(prog, argv=None, flags="--names PATH"):
     command("python -m nn.train", ["--quick"]) is 'python -m nn.train --quick --names PATH'. When
     TINYTAPE_PROG says a Makefile target ran it (make demo), that target with ARGS="...". """
     prog = os.environ.get(PROG_VAR) or prog
+    argv = sys.argv[1:] if argv is None else argv
     flag = flags.split()[0]
     args, skip = [], False
     for a in (argv or []):
