@@ -4,8 +4,9 @@
 
 Prints the tape in execution order (entry, op, input shapes, output shape, the dims backward sums
 an input's gradient over because broadcasting replicated it, and each gradient's norm after
-backward), then writes the graph as Graphviz DOT (out/tape.dot) and renders it (out/tape.svg)
-when Graphviz's `dot` program is installed; without it, a note says how to render the .dot file.
+backward), then writes the graph as Graphviz DOT (out/tape.dot) and draws it (out/tape.svg): with
+Graphviz's `dot` program when it is installed, else with tinytape's own layout (PNG needs Graphviz:
+without it the picture is the SVG).
 """
 import argparse
 import sys
@@ -35,8 +36,9 @@ def parse(argv):
 
 
 def main(argv=None):
-    """Returns {"entries": [viz.Entry] in execution order, "table": str, "dot": str,
-    "dot_path": Path, "picture": Path or None (no Graphviz), "source"}."""
+    """Returns {"entries": [viz.Entry] in execution order, "table": viz.TapeTable (a str), "dot": str,
+    "dot_path": Path, "picture": Path of the drawing, "graph": viz.Picture (shown inline in Jupyter),
+    "source"}."""
     args = parse(argv)
     s = lecture.setup(args.names, use_torch=False if args.no_torch else None,
                       command=command("python -m demos.tape", argv))
@@ -52,9 +54,10 @@ def main(argv=None):
     out = Path(args.out)
     dot_path = viz.render(dot, out / "tape.dot")
     picture = viz.render(dot, out / f"tape.{args.format}")
-    print(f"wrote {dot_path}" + (f" and {picture}" if picture else ""))
+    how = "Graphviz" if viz.have_dot() else "tinytape's own layout: Graphviz is not installed"
+    print(f"wrote {dot_path} and {picture} ({how})")
     return {"entries": entries, "table": table, "dot": dot, "dot_path": dot_path, "picture": picture,
-            "source": s.source}
+            "graph": viz.Picture(dot), "source": s.source}
 
 
 if __name__ == "__main__":
