@@ -100,9 +100,9 @@ def download(url, dest, sha256=NAMES_SHA256, timeout=30, command=None):
         tmp.unlink(missing_ok=True)
         if not isinstance(e, Exception):                   # KeyboardInterrupt: clean up, re-raise
             raise
-        raise NamesNotFoundError(f"names.txt was not found (no path given, {ENV_VAR} not set, no copy in "
-                                 f"{shown(dest.parent)}) and could not be downloaded from {url}:\n"
-                                 f"  {type(e).__name__}: {e}\n{how_to_provide(dest.parent, command)}") from e
+        raise NamesNotFoundError(f"names.txt was not found and could not be downloaded from {url}\n"
+                                 f"  {type(e).__name__}: {e}\n"
+                                 f"{how_to_provide(dest.parent, command)}") from e
     return dest
 
 
