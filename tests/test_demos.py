@@ -149,17 +149,29 @@ def test_tape_demo_table_dot_and_picture(tmp_path, capsys):
 
 
 def test_notebook_executes_top_to_bottom(tmp_path, monkeypatch):
+    """The notebook as `make notebook` opens it: JupyterLab starts the kernel in demos/. The tape's
+    table and graph show inline (HTML and SVG), the graph drawn without Graphviz when it is absent."""
     import nbformat
     from nbclient import NotebookClient
     monkeypatch.setenv("TINYTAPE_OUT", str(tmp_path))
+    monkeypatch.setenv("PATH", "")                         # no Graphviz, whatever the machine has
     nb = nbformat.read(ROOT / "demos" / "backprop_ninja.ipynb", as_version=4)
     NotebookClient(nb, timeout=120, kernel_name="python3",
-                   resources={"metadata": {"path": str(ROOT)}}).execute()
-    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+                   resources={"metadata": {"path": str(ROOT / "demos")}}).execute()
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    text = "".join(o.get("text", "") for c in code for o in c.outputs)
     assert "pass | rows: 26 | exact: 26" in text
     assert "verdict: fail | first wrong: counts" in text
     assert png_size(tmp_path / "dlogits.png") == (600, 600)
-    assert (tmp_path / "tape.dot").is_file()
+    assert (tmp_path / "tape.dot").is_file() and svg_size(tmp_path / "tape.svg")
+    assert "tinytape's own layout: Graphviz is not installed" in text
+    rich = {k: o["data"][k] for c in code for o in c.outputs if o.get("output_type") == "execute_result"
+            for k in o["data"]}
+    assert "<b>logprobs</b>" in rich["text/html"]                          # the table, inline
+    svg = rich["image/svg+xml"]                                            # the graph, inline
+    assert svg.startswith("<svg") and svg.count('class="node"') == 35
+    errors = [o for c in code for o in c.outputs if o.get("output_type") == "error"]
+    assert not errors
 
 
 # ---------------------------------------------------------------- exercise 4: training, side by side
