@@ -76,17 +76,18 @@ def _optional(name):
         return None
 
 
-def load_data(names=None):
+def load_data(names=None, argv=None):
     """(X, Y, description): names.txt's training split, or random tokens of the same shape."""
-    path = names or os.environ.get("TINYTAPE_NAMES")
-    if path:
-        data = nn.load_dataset(path, download_ok=False)
-        return data.Xtr, data.Ytr, f"names.txt ({path}): {data.Xtr.shape[0]:,} training examples"
+    from nn.data import command, find_names, shown
+    path = find_names(names, command=command("python -m demos.bench", argv))
+    if path is not None:
+        data = nn.load_dataset(path)
+        return data.Xtr, data.Ytr, f"names.txt ({shown(path)}): {data.Xtr.shape[0]:,} training examples"
     rng = np.random.default_rng(0)
     X = rng.integers(0, VOCAB, (N_TRAIN, BLOCK))
     Y = rng.integers(0, VOCAB, N_TRAIN)
-    return X, Y, (f"RANDOM tokens of names.txt's shape ({N_TRAIN:,} x {BLOCK}; set TINYTAPE_NAMES or "
-                  f"--names for the real data: the timings do not depend on it)")
+    return X, Y, (f"RANDOM tokens of names.txt's shape ({N_TRAIN:,} x {BLOCK}; names.txt not found: set "
+                  f"TINYTAPE_NAMES or --names for the real data; the timings do not depend on it)")
 
 
 # ---------------------------------------------------------------------------------- the variants
@@ -357,10 +358,12 @@ def parse(argv):
     ap.add_argument("--big-steps", type=int, default=None, help="steps per round at batch 4096 (default 20)")
     ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds; the best counts (default 3)")
     ap.add_argument("--depth", type=int, default=None, help="deep chain length (default 100000)")
-    ap.add_argument("--names", default=None, help="names.txt (default $TINYTAPE_NAMES, else random tokens)")
+    ap.add_argument("--names", default=None, help="names.txt (default $TINYTAPE_NAMES, the cache, a download; "
+                    "else random tokens)")
     ap.add_argument("--variants", default="tinytape,learner,numpy,torch,mygrad,autograd",
                     help="comma-separated; those not importable are left out")
     args = ap.parse_args(argv)
+    args.argv = argv
     q = args.quick
     args.steps = args.steps or (5 if q else 500)
     args.big_steps = args.big_steps or (1 if q else 20)
@@ -388,7 +391,7 @@ def main(argv=None):
 
 def _run(args, info, torch):
     names = available(args.variants.split(","))
-    X, Y, desc = load_data(args.names)
+    X, Y, desc = load_data(args.names, args.argv)
     steps_for = {32: args.steps, 4096: args.big_steps}
     table = time_steps(names, X, Y, steps_for, args.rounds)
     ratios = {b: {v: {"numpy": t / row["numpy"], "torch": (t / row["torch"] if "torch" in row else None)}
@@ -401,4 +404,7 @@ def _run(args, info, torch):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except nn.NamesNotFoundError as e:
+        sys.exit(f"error: {e}")

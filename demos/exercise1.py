@@ -3,17 +3,20 @@
     python -m demos.exercise1 [--names PATH] [--no-torch]
 
 The forward pass is the lecture's (demos/lecture.py), recorded by tinytape. The backward below is
-what a learner writes, in plain numpy: seed 003's formulas, one line per step. It is checked
+what a learner writes, in plain numpy: the lecture's formulas, one line per step. It is checked
 against the tape's gradients with tinytape.check (exact: True on every row, because each of the
 tape's rules is the same numpy expression in the same order), and against torch's autograd when
 torch is installed (approximate: True on every row; float32 torch is not numpy to the bit).
 """
 import argparse
+import sys
 
 import numpy as np
 
 import tinytape
 from tinytape import check
+
+from nn.data import NamesNotFoundError, command
 
 from . import lecture
 
@@ -24,7 +27,7 @@ def one_hot(idx, num_classes, dtype):
 
 
 def manual_backward(v):
-    """Seed 003's manual backward in numpy. `v`: name -> forward value (numpy). Returns the 26
+    """The lecture's manual backward in numpy. `v`: name -> forward value (numpy). Returns the 26
     gradients by name. Every line is the lecture's, translated to numpy (keepdim -> keepdims,
     torch.ones_like -> np.ones_like, .view -> .reshape, .clone -> .copy)."""
     Xb, Yb = v["Xb"], v["Yb"]
@@ -80,7 +83,8 @@ def manual_backward(v):
 
 def parse(argv):
     ap = argparse.ArgumentParser(prog="python -m demos.exercise1", description=__doc__.split("\n")[0])
-    ap.add_argument("--names", help="path of names.txt (default: $TINYTAPE_NAMES, else a synthetic batch)")
+    ap.add_argument("--names", help="path of names.txt (default: $TINYTAPE_NAMES, the cache, a download; "
+                    "else a synthetic batch)")
     ap.add_argument("--no-torch", action="store_true", help="skip the comparison with torch")
     ap.add_argument("--quick", action="store_true", help="accepted for uniformity: this demo is quick")
     ap.add_argument("--hidden", type=int, default=64)
@@ -94,7 +98,8 @@ def main(argv=None):
     args = parse(argv)
     torch = None if args.no_torch else lecture.try_torch()
     no_torch = "--no-torch given" if args.no_torch else "torch is not installed"
-    s = lecture.setup(args.names, args.hidden, args.batch, use_torch=torch is not None)
+    s = lecture.setup(args.names, args.hidden, args.batch, use_torch=torch is not None,
+                      command=command("python -m demos.exercise1", argv))
     print(f"exercise 1: manual backprop through the chunked forward pass\n{s.source}")
     t = lecture.run(tinytape, s)                       # forward on the tape, then loss.backward()
     print(f"loss {t['loss'].item():.4f}\n")
@@ -114,4 +119,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except NamesNotFoundError as e:
+        sys.exit(f"error: {e}")

@@ -11,6 +11,7 @@ dlogits (gray: each row is softmax minus one-hot; the dark cell is the correct c
 matplotlib is installed.
 """
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,8 @@ import numpy as np
 import tinytape
 import tinytape.functional as F
 from tinytape import check
+
+from nn.data import NamesNotFoundError, command
 
 from . import lecture
 
@@ -65,11 +68,16 @@ def save_picture(dlogits, path):
 
 def parse(argv):
     ap = argparse.ArgumentParser(prog="python -m demos.exercise2", description=__doc__.split("\n")[0])
-    ap.add_argument("--names", help="path of names.txt (default: $TINYTAPE_NAMES, else a synthetic batch)")
-    ap.add_argument("--out", default="out", help="directory for dlogits.png (default: out)")
+    ap.add_argument("--names", help="path of names.txt (default: $TINYTAPE_NAMES, the cache, a download; "
+                    "else a synthetic batch)")
+    ap.add_argument("--out", default=None, help="directory for dlogits.png (default: out, or out/quick with --quick)")
     ap.add_argument("--no-torch", action="store_true", help="skip the comparison with torch")
-    ap.add_argument("--quick", action="store_true", help="accepted for uniformity: this demo is quick")
-    return ap.parse_args(argv)
+    ap.add_argument("--quick", action="store_true", help="accepted for uniformity (this demo is quick): "
+                    "writes into out/quick")
+    args = ap.parse_args(argv)
+    if args.out is None:
+        args.out = "out/quick" if args.quick else "out"
+    return args
 
 
 def main(argv=None):
@@ -79,7 +87,8 @@ def main(argv=None):
     args = parse(argv)
     torch = None if args.no_torch else lecture.try_torch()
     no_torch = "--no-torch given" if args.no_torch else "torch is not installed"
-    s = lecture.setup(args.names, use_torch=torch is not None)
+    s = lecture.setup(args.names, use_torch=torch is not None,
+                      command=command("python -m demos.exercise2", argv))
     print(f"exercise 2: cross-entropy backward in one formula\n{s.source}")
     chain = lecture.run(tinytape, s)                    # exercise 1's chain of elementary ops
     logits_np = chain["logits"].data
@@ -112,4 +121,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except NamesNotFoundError as e:
+        sys.exit(f"error: {e}")

@@ -10,12 +10,15 @@ unbiased=True), whose backward is this formula (exact); and against torch's auto
 same chain when torch is installed (approximate).
 """
 import argparse
+import sys
 
 import numpy as np
 
 import tinytape
 import tinytape.functional as F
 from tinytape import check
+
+from nn.data import NamesNotFoundError, command
 
 from . import lecture
 
@@ -28,7 +31,8 @@ def dhprebn_formula(dhpreact, bngain, bnvar_inv, bnraw):
 
 def parse(argv):
     ap = argparse.ArgumentParser(prog="python -m demos.exercise3", description=__doc__.split("\n")[0])
-    ap.add_argument("--names", help="path of names.txt (default: $TINYTAPE_NAMES, else a synthetic batch)")
+    ap.add_argument("--names", help="path of names.txt (default: $TINYTAPE_NAMES, the cache, a download; "
+                    "else a synthetic batch)")
     ap.add_argument("--no-torch", action="store_true", help="skip the comparison with torch")
     ap.add_argument("--quick", action="store_true", help="accepted for uniformity: this demo is quick")
     return ap.parse_args(argv)
@@ -41,7 +45,8 @@ def main(argv=None):
     args = parse(argv)
     torch = None if args.no_torch else lecture.try_torch()
     no_torch = "--no-torch given" if args.no_torch else "torch is not installed"
-    s = lecture.setup(args.names, use_torch=torch is not None)
+    s = lecture.setup(args.names, use_torch=torch is not None,
+                      command=command("python -m demos.exercise3", argv))
     print(f"exercise 3: batchnorm backward in one formula\n{s.source}")
     t = lecture.run(tinytape, s)                        # exercise 1's chunked forward and its tape
     v = lecture.values(t)
@@ -74,4 +79,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except NamesNotFoundError as e:
+        sys.exit(f"error: {e}")

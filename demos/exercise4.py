@@ -13,13 +13,13 @@ the steps on):
                 cross-entropy and batchnorm backward formulas of exercises 2 and 3);
   tape:         nn.MLP trained with nn.fit, i.e. F.cross_entropy(model(Xb), Yb).backward().
 It prints the two loss curves side by side and the final parameters' difference. tinytape's fused
-ops have exactly these formulas as backward rules, so the runs agree to the bit (PRECISION.md's
-float32 drift bound between two different engines is ~1e-6 relative). Then, on the tape model, the
+ops have exactly these formulas as backward rules, so the runs agree to the bit (between two
+different engines float32 runs drift by up to ~1e-6 relative: docs/precision.md). Then, on the tape model, the
 lecture's batchnorm calibration over the training set, the train/val/test losses and 20 names.
 
-Data: names.txt from --names PATH or $TINYTAPE_NAMES; without either, a clearly labelled
-SYNTHETIC set of syllable words (the comparison is the same, the losses and names are not the
-lecture's).
+Data: names.txt, found as everywhere in the project (--names PATH, $TINYTAPE_NAMES, the cache, a
+checked download); when it cannot be had, a clearly labelled SYNTHETIC set of syllable words (the
+comparison is the same, the losses and names are not the lecture's).
 """
 import argparse
 import os
@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 import nn
-from nn.data import ENV_VAR, NAMES_URL, NamesNotFoundError
+from nn.data import ENV_VAR, NamesNotFoundError, command, find_names, shown
 
 from . import handwritten
 from .lecture import SEED
@@ -39,8 +39,7 @@ QUICK_STEPS = 1_000
 BATCH = 32
 TOLERANCE = 1e-5                 # relative; between rounding drift (<= ~1e-6) and a subtle bug (~1e-4)
 N_SAMPLES = 20
-HOW_TO_PROVIDE = (f"for the lecture's data pass --names /path/to/names.txt or set "
-                  f"{ENV_VAR}=/path/to/names.txt (the file: {NAMES_URL})")
+HOW_TO_PROVIDE = f"for the lecture's data pass --names PATH or set {ENV_VAR}=PATH"
 
 
 def synthetic_words(n=4000, seed=0):
@@ -52,18 +51,19 @@ def synthetic_words(n=4000, seed=0):
                     for _ in range(rng.integers(2, 5))) for _ in range(n)]
 
 
-def load_data(names=None, block_size=3):
-    """(nn Dataset, description): names.txt from `names` or $TINYTAPE_NAMES (a path that does not
-    exist raises NamesNotFoundError, saying how to provide it), else the synthetic words."""
-    if names or os.environ.get(ENV_VAR):
-        path = nn.names_path(names, download_ok=False)        # None: nn reads $TINYTAPE_NAMES
+def load_data(names=None, block_size=3, argv=None):
+    """(nn Dataset, description): names.txt, found as nn finds it (a given path or $TINYTAPE_NAMES
+    that does not exist raises NamesNotFoundError, saying how to provide it), else the synthetic
+    words."""
+    path = find_names(names, command=command("python -m demos.exercise4", argv))
+    if path is not None:
         data = nn.load_dataset(path, block_size)
-        return data, f"names.txt ({path}: {len(data.Xtr):,} training examples)"
+        return data, f"names.txt ({shown(path)}: {len(data.Xtr):,} training examples)"
     tr, va, te = nn.split_words(synthetic_words())
     data = nn.Dataset(nn.build_dataset(tr, block_size), nn.build_dataset(va, block_size),
                       nn.build_dataset(te, block_size), block_size)
     return data, (f"SYNTHETIC syllable words ({len(data.Xtr):,} training examples; names.txt not "
-                  f"given: {HOW_TO_PROVIDE})")
+                  f"found: {HOW_TO_PROVIDE})")
 
 
 class Minibatches:
@@ -127,7 +127,8 @@ def parse(argv):
     ap.add_argument("--seed", type=int, default=SEED,
                     help="seeds the init and then the minibatches (one generator, as the lecture's); "
                          "sampling uses seed + 42 (default %(default)s)")
-    ap.add_argument("--names", help=f"path of names.txt (default: ${ENV_VAR}, else a SYNTHETIC word list)")
+    ap.add_argument("--names", help=f"path of names.txt (default: ${ENV_VAR}, the cache, a download; "
+                    f"else a SYNTHETIC word list)")
     args = ap.parse_args(argv)
     if args.steps is None:
         args.steps = QUICK_STEPS if args.quick else DEFAULT_STEPS
@@ -147,7 +148,7 @@ def main(argv=None):
     "steps", "hidden", "seed", "synthetic", "source", "seconds": {'handwritten', 'tape', 'total'}}."""
     args = parse(argv)
     t0 = time.perf_counter()
-    data, source = load_data(args.names)
+    data, source = load_data(args.names, argv=argv)
     X, Y, steps = data.Xtr, data.Ytr, args.steps
     print(f"exercise 4: training the MLP with the hand-written backward and with the tape\ndata: {source}")
 
@@ -186,7 +187,7 @@ def main(argv=None):
     else:
         print(f"the runs {'agree' if max(rel.max(), param_max_rel) <= TOLERANCE else 'DISAGREE'} "
               f"(tolerance {TOLERANCE:g} relative): float32 rounding alone drifts ~1e-7 to 1e-6 over "
-              f"thousands of steps (PRECISION.md); the subtlest wrong formula, n instead of n-1 in the "
+              f"thousands of steps (docs/precision.md); the subtlest wrong formula, n instead of n-1 in the "
               f"batchnorm backward, drifts ~1e-4 within a few hundred")
 
     nn.calibrate(model, X)                  # the lecture's bnmean, bnvar over the whole training set

@@ -1,13 +1,13 @@
-"""The lecture's setup for exercises 1-3 (seed 003): parameters, one batch, the chunked forward pass.
+"""The lecture's setup for exercises 1-3: parameters, one batch, the chunked forward pass.
 
 `forward` is the lecture's code as written; it runs unchanged on tinytape and on torch (pass the
 module), which is the point of tinytape's API. Parameters and the batch come from
 `Generator().manual_seed(2147483647)`: tinytape's, which reproduces torch's stream bit for bit, so
 the numbers are the lecture's with or without torch (use_torch=True draws them with torch itself).
-The batch comes from names.txt (an explicit path or TINYTAPE_NAMES, through nn.data); without it, a
-clearly labelled synthetic batch of random contexts.
+The batch comes from names.txt, found as everywhere in the project (nn.data: --names PATH, then
+TINYTAPE_NAMES, then ~/.cache/tinytape, then a checked download); when it cannot be had, a clearly
+labelled synthetic batch of random contexts.
 """
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,22 +39,27 @@ class Setup:
     source: str             # where the batch and the parameters came from, for people
 
 
-def load_train(names=None):
-    """(Xtr, Ytr, description) from names.txt, or None when no names file is given or set."""
-    path = names or os.environ.get("TINYTAPE_NAMES")
-    if not path:
-        return None
+SYNTHETIC_NOTE = ("names.txt not found: pass --names PATH or set TINYTAPE_NAMES for the lecture's batch")
+
+
+def load_train(names=None, command=None):
+    """(Xtr, Ytr, description) from names.txt, or None when none was asked for and none can be had
+    (a given path or TINYTAPE_NAMES that does not exist raises nn.NamesNotFoundError)."""
     from nn import data
-    ds = data.load_dataset(path, download_ok=False)
-    return ds.Xtr, ds.Ytr, f"names.txt ({path}: {len(ds.Xtr)} training examples)"
+    path = data.find_names(names, command=command)
+    if path is None:
+        return None
+    ds = data.load_dataset(path)
+    return ds.Xtr, ds.Ytr, f"names.txt ({data.shown(path)}: {len(ds.Xtr)} training examples)"
 
 
-def setup(names=None, n_hidden=64, batch_size=32, use_torch=None, seed=SEED):
-    """The lecture's parameters (seed 003's init, n_hidden 64) and one batch of `batch_size`."""
+def setup(names=None, n_hidden=64, batch_size=32, use_torch=None, seed=SEED, command=None):
+    """The lecture's parameters (its init, n_hidden 64) and one batch of `batch_size`. `command`:
+    how the user passes --names in the command they ran (for the error message)."""
     torch = try_torch() if use_torch else None
     if use_torch and torch is None:
         raise RuntimeError("use_torch=True but torch is not installed")
-    train = load_train(names)
+    train = load_train(names, command)
     fan_in = N_EMBD * BLOCK
     if torch is not None:
         g = torch.Generator().manual_seed(seed)
@@ -94,8 +99,7 @@ def setup(names=None, n_hidden=64, batch_size=32, use_torch=None, seed=SEED):
     else:
         Xb = np.stack([randint(VOCAB, batch_size) for _ in range(BLOCK)], axis=1)
         Yb = randint(VOCAB, batch_size)
-        what = ("SYNTHETIC batch of random contexts (names.txt not given: set TINYTAPE_NAMES or "
-                "pass --names PATH for the lecture's batch)")
+        what = f"SYNTHETIC batch of random contexts ({SYNTHETIC_NOTE})"
     return Setup(p, np.asarray(Xb, np.int64), np.asarray(Yb, np.int64), f"batch: {what}; parameters: {gen}")
 
 
@@ -108,7 +112,7 @@ def leaves(lib, s):
 
 
 def forward(torch, C, W1, b1, W2, b2, bngain, bnbias, Xb, Yb):
-    """Seed 003's forward pass, chunked into the steps exercise 1 backpropagates through one by one.
+    """The lecture's forward pass, chunked into the steps exercise 1 backpropagates through one by one.
     `torch` is a module: tinytape or torch. Returns the named tensors, as `locals()` would."""
     n = Xb.shape[0]
     emb = C[Xb]                                        # embed the characters into vectors

@@ -107,6 +107,7 @@ def main(argv=None):
     ap.add_argument("--names", default=None, help="path of names.txt (default: $TINYTAPE_NAMES, cache, download)")
     ap.add_argument("--quick", action="store_true", help="1000 steps unless --steps, no progress bar")
     args = ap.parse_args(argv)
+    args.argv = argv
     if args.steps is None:
         args.steps = 1000 if args.quick else 200_000
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # see demos/bench.py: spinning threads cost 10x here
@@ -128,7 +129,11 @@ def main(argv=None):
 def _run(args, torch, F):
     import nn
     t0 = time.perf_counter()
-    data = nn.load_dataset(args.names)
+    try:
+        data = nn.load_dataset(args.names, command=nn.data.command("python -m demos.torch_train", args.argv))
+    except nn.NamesNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     rng = np.random.default_rng(args.seed)
     parameters = parameters_from(nn.lecture_init(rng, n_hidden=args.hidden), torch)
     print(f"torch {torch.__version__}, {args.threads} threads: the lecture's MLP, "

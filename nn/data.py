@@ -1,16 +1,19 @@
 """names.txt to the lecture's dataset: vocabulary, context windows, the 80/10/10 split.
 
-Where names.txt comes from, first match wins:
+Where names.txt comes from, first match wins (the one lookup that nn, every demo and the tests use):
   1. an explicit path (load_dataset(path) / python -m nn.train --names PATH);
   2. the TINYTAPE_NAMES environment variable;
   3. a cached copy, $XDG_CACHE_HOME/tinytape/names.txt (default ~/.cache/tinytape/names.txt);
   4. a download from the makemore repository into that cache, its sha256 checked. A failed or
      corrupt download leaves no file behind and the error says how to provide the file.
+     TINYTAPE_OFFLINE=1 (or download_ok=False) skips this step.
 An explicit path or TINYTAPE_NAMES that does not exist is an error (never a silent fallback).
 """
 import hashlib
 import os
 import random
+import shlex
+import sys
 import urllib.request
 import uuid
 from dataclasses import dataclass
@@ -21,6 +24,7 @@ import numpy as np
 NAMES_URL = "https://raw.githubusercontent.com/karpathy/makemore/master/names.txt"
 NAMES_SHA256 = "0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d"
 ENV_VAR = "TINYTAPE_NAMES"
+OFFLINE_VAR = "TINYTAPE_OFFLINE"         # set to 1: never download names.txt
 MAX_DOWNLOAD = 16 << 20                  # names.txt is 228 kB; anything this big is not it
 
 # The vocabulary: '.' (start and end of a name) is 0, 'a'..'z' are 1..26, as the lecture's
@@ -40,18 +44,37 @@ def default_cache_dir():
     return Path(base) / "tinytape"
 
 
-def how_to_provide(cache_dir=None):
+def offline():
+    """True when TINYTAPE_OFFLINE is set to something other than '', '0', 'no' or 'false'."""
+    return os.environ.get(OFFLINE_VAR, "").strip().lower() not in ("", "0", "no", "false")
+
+
+def shown(path):
+    """A path as a person reads it: ~/... under the home directory."""
+    path = Path(path)
+    try:
+        return "~/" + path.resolve().relative_to(Path.home().resolve()).as_posix()
+    except (ValueError, RuntimeError, OSError):
+        return str(path)
+
+
+def how_to_provide(cache_dir=None, command=None):
+    """Lines that say how to give names.txt. `command` is how the user passes a path in the
+    command they ran (default: the Python call), e.g. 'make demo ARGS="--names PATH"'."""
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    return (f"Provide names.txt (the makemore data set: 32,033 names, one a line, from {NAMES_URL}) "
-            f"in one of these ways: pass its path (nn.load_dataset(path) or python -m nn.train "
-            f"--names PATH), or set {ENV_VAR}=/path/to/names.txt, or copy it to {cache / 'names.txt'}.")
+    command = command or "nn.load_dataset(PATH)"
+    return ("Give names.txt (32,033 names, one a line) in one of these ways:\n"
+            f"  {command}\n"
+            f"  export {ENV_VAR}=PATH\n"
+            f"  cp PATH {shown(cache / 'names.txt')}\n"
+            f"The file: {NAMES_URL}")
 
 
 def _sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def download(url, dest, sha256=NAMES_SHA256, timeout=30):
+def download(url, dest, sha256=NAMES_SHA256, timeout=30, command=None):
     """Fetch `url` to `dest` through a temporary file, which replaces `dest` only if its sha256 is
     `sha256`. On any failure nothing is left behind and the error says how to provide the file."""
     dest = Path(dest)
@@ -77,34 +100,74 @@ def download(url, dest, sha256=NAMES_SHA256, timeout=30):
         tmp.unlink(missing_ok=True)
         if not isinstance(e, Exception):                   # KeyboardInterrupt: clean up, re-raise
             raise
-        raise NamesNotFoundError(f"names.txt could not be downloaded from {url} "
-                                 f"({type(e).__name__}: {e}). {how_to_provide(dest.parent)}") from e
+        raise NamesNotFoundError(f"names.txt was not found and could not be downloaded from {url}\n"
+                                 f"  {type(e).__name__}: {e}\n"
+                                 f"{how_to_provide(dest.parent, command)}") from e
     return dest
 
 
-def names_path(path=None, *, cache_dir=None, url=None, sha256=NAMES_SHA256, download_ok=True,
-               timeout=30):
+def names_path(path=None, *, cache_dir=None, url=None, sha256=NAMES_SHA256, download_ok=None,
+               timeout=30, command=None):
     """The path of names.txt, resolved as the module docstring says (may download into the cache
-    from `url`, default NAMES_URL)."""
+    from `url`, default NAMES_URL, unless download_ok is False or TINYTAPE_OFFLINE is set).
+    `command` goes into the error message: how the user passes a path (see how_to_provide)."""
     if path is not None:
-        path = Path(path)
+        path = Path(path).expanduser()
         if not path.is_file():
-            raise NamesNotFoundError(f"names file {path} does not exist (or is not a file). "
-                                     f"{how_to_provide(cache_dir)}")
+            raise NamesNotFoundError(f"names file {path} does not exist (or is not a file).\n"
+                                     f"{how_to_provide(cache_dir, command)}")
         return path
     env = os.environ.get(ENV_VAR)
     if env:
-        if not Path(env).is_file():
-            raise NamesNotFoundError(f"{ENV_VAR}={env} does not point to a file. {how_to_provide(cache_dir)}")
-        return Path(env)
+        if not Path(env).expanduser().is_file():
+            raise NamesNotFoundError(f"{ENV_VAR}={env} does not point to a file.\n"
+                                     f"{how_to_provide(cache_dir, command)}")
+        return Path(env).expanduser()
     cached = Path(cache_dir if cache_dir is not None else default_cache_dir()) / "names.txt"
     if cached.is_file() and _sha256(cached) == sha256:
         return cached
+    if download_ok is None:
+        download_ok = not offline()
     if not download_ok:
         what = "is corrupt (wrong sha256)" if cached.is_file() else "was not found"
-        raise NamesNotFoundError(f"names.txt {what} at {cached} and downloading is off. "
-                                 f"{how_to_provide(cached.parent)}")
-    return download(url or NAMES_URL, cached, sha256, timeout)           # replaces a corrupt copy only on success
+        why = f"{OFFLINE_VAR} is set" if offline() else "downloading is off"
+        raise NamesNotFoundError(f"names.txt {what} at {shown(cached)} and {why}.\n"
+                                 f"{how_to_provide(cached.parent, command)}")
+    return download(url or NAMES_URL, cached, sha256, timeout, command)   # replaces a corrupt copy only on success
+
+
+PROG_VAR = "TINYTAPE_PROG"                # the command a person typed, when a Makefile ran us ("make demo")
+
+
+def command(prog, argv=None, flags="--names PATH"):
+    """The command the user ran, with `flags` in place of the same flag's earlier value:
+    command("python -m nn.train", ["--quick"]) is 'python -m nn.train --quick --names PATH'. When
+    TINYTAPE_PROG says a Makefile target ran it (make demo), that target with ARGS="...". """
+    prog = os.environ.get(PROG_VAR) or prog
+    argv = sys.argv[1:] if argv is None else argv
+    flag = flags.split()[0]
+    args, skip = [], False
+    for a in (argv or []):
+        if skip:
+            skip = False
+        elif a == flag:
+            skip = True
+        elif not a.startswith(flag + "="):
+            args.append(a)
+    text = " ".join([shlex.quote(a) for a in args] + [flags])
+    return f'{prog} ARGS="{text}"' if prog.startswith("make ") else f"{prog} {text}"
+
+
+def find_names(path=None, **kwargs):
+    """names_path(path, ...), or None when nothing was asked for (no path, no TINYTAPE_NAMES) and
+    names.txt is neither cached nor downloadable: the demos then fall back to synthetic data. A
+    path or TINYTAPE_NAMES that does not exist still raises NamesNotFoundError."""
+    if path is not None or os.environ.get(ENV_VAR):
+        return names_path(path, **kwargs)
+    try:
+        return names_path(None, **kwargs)
+    except NamesNotFoundError:
+        return None
 
 
 def read_names(path):

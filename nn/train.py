@@ -2,14 +2,17 @@
 save the parameters (.npz) and a loss plot (.png).
 
     python -m nn.train                          # 200,000 steps, hidden 200, as the lecture
-    python -m nn.train --quick                  # 1,000 steps: a smoke test
+    python -m nn.train --quick                  # 1,000 steps: a smoke test, into out/quick/
     python -m nn.train --names ~/names.txt --steps 50000 --hidden 64 --out runs/h64 --dtype float64
     python -m nn.train --resume out/checkpoint.npz   # go on after Ctrl-C, to the same result
 
 Ctrl-C stops the run at the end of the current step and saves a checkpoint (by default
 OUT/checkpoint.npz; also every --checkpoint-every steps). --resume PATH takes the run's settings from
 the checkpoint and ends exactly as the uninterrupted run would have, to the bit. A run that
-completes removes its checkpoint (the parameters are in mlp.npz).
+completes removes its checkpoint (the parameters are in mlp.npz). A run that is about to replace
+another run's files in its output directory says so first.
+
+Installed with pip, the same command is `tinytape-train`.
 """
 import argparse
 import sys
@@ -26,11 +29,19 @@ from .training import TrainingInterrupted, calibrate, fit, plot_losses, sample, 
 LECTURE_SEED = 2147483647
 # the settings a checkpoint carries, with their defaults
 RUN = {"steps": None, "hidden": 200, "seed": LECTURE_SEED, "batch_size": 32, "dtype": "float32", "quick": False,
-       "out": "out", "names": None}
+       "out": None, "names": None}
+PROG = "python -m nn.train"
+OUTPUTS = ("mlp.npz", "loss.png")           # what a completed run leaves in its output directory
+
+
+def prog():
+    """How the user started this command: tinytape-train (the console script) or python -m nn.train
+    (TINYTAPE_PROG, set by the Makefile, overrides both in the messages: make demo)."""
+    return "tinytape-train" if Path(sys.argv[0]).name == "tinytape-train" else PROG
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m nn.train", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=prog(), description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", type=int, default=None, help="SGD steps (default 200000; 1000 with --quick)")
     p.add_argument("--hidden", type=int, default=None, help="hidden units (default 200; the exercise-1 model has 64)")
     p.add_argument("--seed", type=int, default=None,
@@ -38,9 +49,9 @@ def parse_args(argv=None):
                         f"torch generator); sampling uses seed + 42 (default {LECTURE_SEED})")
     p.add_argument("--names", type=Path, default=None,
                    help=f"path to names.txt (default: ${nn_data.ENV_VAR}, then the cache, then a download)")
-    p.add_argument("--out", type=Path, default=None, help="output directory (default out/)")
+    p.add_argument("--out", type=Path, default=None, help="output directory (default out/; out/quick/ with --quick)")
     p.add_argument("--quick", action="store_true", default=None,
-                   help="a short run (1000 steps unless --steps) without progress bar")
+                   help="a short run (1000 steps unless --steps) without progress bar, into out/quick/")
     p.add_argument("--batch-size", type=int, default=None, help="minibatch size (default 32)")
     p.add_argument("--dtype", choices=("float32", "float64"), default=None)
     p.add_argument("--checkpoint", type=Path, default=None,
@@ -69,6 +80,8 @@ def _fill(args, saved):
             setattr(args, k, saved.get(k, default))
     if args.steps is None:
         args.steps = 1000 if args.quick else 200_000
+    if args.out is None:
+        args.out = Path("out") / "quick" if args.quick else Path("out")
     args.out = Path(args.out)
     args.names = None if args.names is None else Path(args.names)
     if args.checkpoint is None:
@@ -80,7 +93,22 @@ def _settings(args):
             for k in RUN}
 
 
+def _replacing(args):
+    """Notes for the files of an earlier run that this one will replace, said before it starts."""
+    notes = []
+    old = [args.out / f for f in OUTPUTS if (args.out / f).exists()]
+    if old:
+        notes.append(f"note: this run replaces {' and '.join(map(str, old))} from an earlier run "
+                     f"(--out DIR keeps them)")
+    if args.resume is None and args.checkpoint.exists():
+        notes.append(f"note: {args.checkpoint} is an interrupted run's checkpoint; this run will replace it "
+                     f"at its first save. To go on with it instead: "
+                     f"{nn_data.command(prog(), [], f'--resume {args.checkpoint}')}")
+    return notes
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     t0 = time.perf_counter()
     ckpt = None
@@ -102,7 +130,7 @@ def main(argv=None):
             return 2
         _fill(args, saved)
     try:
-        data = nn_data.load_dataset(args.names)
+        data = nn_data.load_dataset(args.names, command=nn_data.command(prog(), argv))
     except (nn_data.NamesNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -111,6 +139,8 @@ def main(argv=None):
     except OSError as e:
         print(f"error: cannot use --out {args.out} as the output directory: {e}", file=sys.stderr)
         return 2
+    for note in _replacing(args):
+        print(note)
     rng = np.random.default_rng(args.seed)
     model = MLP(n_hidden=args.hidden, generator=rng, dtype=args.dtype)
     print(f"MLP: {model.num_parameters():,} parameters ({args.dtype}); training on "
@@ -122,7 +152,7 @@ def main(argv=None):
                    progress=not args.quick, checkpoint=args.checkpoint,
                    checkpoint_every=args.checkpoint_every or None, resume=ckpt, meta={"args": _settings(args)})
     except TrainingInterrupted as e:
-        print(f"\n{e}\nresume with: python -m nn.train --resume {e.path}", file=sys.stderr)
+        print(f"\n{e}\nresume with: {nn_data.command(prog(), [], f'--resume {e.path}')}", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
         print(f"\ninterrupted; the last checkpoint (if one was saved) is {args.checkpoint}", file=sys.stderr)

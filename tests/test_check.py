@@ -138,7 +138,10 @@ def test_unknown_name_suggests_the_close_one(lecture_graph):
     m["dlogprob"] = good["logprobs"]
     r = check.gradients(m, t, quiet=True)
     assert r.verdict == "incomplete" and r.unknown == ["dlogprob"] and r.missing == ["logprobs"]
-    assert "'logprobs'" in r.message
+    assert "(did you mean 'dlogprobs'?)" in r.message          # in the spelling the learner used
+    m.pop("dlogprob")
+    m["logprobz"] = good["logprobs"]
+    assert "no forward tensor named 'logprobz' (did you mean 'logprobs'?)" in check.gradients(m, t, quiet=True).message
 
 
 def test_upstream_not_handed_in_is_said(lecture_graph):
@@ -217,3 +220,53 @@ def test_a_small_graph_with_a_leaf_used_twice():
     r = check.gradients(dict(good, x=(w.data * dy).sum(0, keepdims=True)), names, quiet=True)
     assert r.first_wrong == "x"
     assert r.message.startswith("dx is wrong; its inputs dz and dy are right: look at how x is used twice")
+
+
+# ---------------------------------------------------------------- input that cannot be checked
+def test_an_empty_dict_is_not_a_pass(lecture_graph, capsys):
+    t, _, _ = lecture_graph
+    r = check.gradients({}, t)
+    assert r.verdict == "incomplete" and not r.ok and r.rows == []
+    assert "nothing to check: the dict of gradients is empty" in r.message and "all 0" not in r.message
+    assert r.message in capsys.readouterr().out
+    r = check.against({}, {"probs": np.zeros(3)}, quiet=True)
+    assert r.verdict == "incomplete" and "empty" in r.message
+
+
+def test_only_misspelled_names_check_nothing_and_say_so(lecture_graph):
+    t, _, good = lecture_graph
+    r = check.gradients({"dlogprob": good["logprobs"], "prob": good["probs"]}, t, quiet=True)
+    assert r.verdict == "incomplete" and r.unknown == ["dlogprob", "prob"]
+    assert r.message.startswith("nothing checked: ") and "are right" not in r.message
+    assert "(did you mean 'dlogprobs'?)" in r.message and "(did you mean 'probs'?)" in r.message
+
+
+@pytest.mark.parametrize("value, words", [(None, "dprobs is None, not an array"),
+                                          ("0.5", "dprobs is a str of <U3, not an array of numbers"),
+                                          ({"a": 1}, "dprobs is a dict of object, not an array of numbers")])
+def test_a_value_that_is_not_an_array_of_numbers_is_named(lecture_graph, value, words):
+    t, _, good = lecture_graph
+    r = check.gradients({"probs": value}, t, quiet=True)
+    assert r.verdict == "incomplete" and r.row("probs").status == "invalid" and words in r.message
+    r = check.gradients(dict(good, probs=value), t, quiet=True)         # the others are still checked
+    assert r.verdict == "incomplete" and sum(row.ok for row in r.rows) == 25 and words in r.message
+
+
+def test_tensors_before_backward_or_not_tinytapes_are_explained(lecture_graph):
+    torch = pytest.importorskip("torch")
+    _, _, good = lecture_graph
+    before = lecture.run(tinytape, lecture.setup(use_torch=False), backward=False)
+    r = check.gradients(good, before, quiet=True)
+    assert r.verdict == "incomplete" and "call loss.backward() first" in r.message
+    r = check.gradients(good, {"x": 1, "np": np}, quiet=True)
+    assert r.verdict == "incomplete" and "no tinytape tensors among the 2 names" in r.message
+    r = check.gradients(good, lecture.run(torch, lecture.setup(use_torch=False)), quiet=True)
+    assert "they are torch tensors" in r.message and "check.against" in r.message
+
+
+def test_arguments_that_are_not_dicts_raise_a_type_error_that_says_so(lecture_graph):
+    t, _, good = lecture_graph
+    with pytest.raises(TypeError, match=r"takes your gradients as a dict .* got a list"):
+        check.gradients([good["probs"]], t)
+    with pytest.raises(TypeError, match=r"takes the forward tensors as a dict .*locals\(\).* got a Tensor"):
+        check.gradients(good, t["loss"])

@@ -1,7 +1,8 @@
 """The demos, run in quick mode, asserting on what they compute; and the notebook, executed.
 
-Without TINYTAPE_NAMES the demos use a synthetic batch (these tests unset it, so they are the same
-everywhere); one test uses names.txt when it is there, for the lecture's own numbers.
+Without names.txt the demos use a synthetic batch: these tests unset TINYTAPE_NAMES, point the cache
+to an empty directory and set TINYTAPE_OFFLINE, so they are the same everywhere; a few use names.txt
+when it is there (found as names_file finds it), for the lecture's own numbers.
 """
 import inspect
 import os
@@ -16,16 +17,20 @@ import pytest
 
 import demos.tape
 from demos import exercise1, exercise2, exercise3, exercise4, handwritten, lecture
+import names_file
 from images import png_size, svg_size
 
 ROOT = Path(__file__).resolve().parents[1]
-NAMES = os.environ.get("TINYTAPE_NAMES") or str(ROOT.parent / "shared" / "data" / "names.txt")
+NAMES = str(names_file.NAMES or "names.txt-not-found")
 HAVE_TORCH = lecture.try_torch() is not None
 
 
 @pytest.fixture(autouse=True)
-def _synthetic(monkeypatch):
+def _synthetic(monkeypatch, tmp_path_factory):
     monkeypatch.delenv("TINYTAPE_NAMES", raising=False)
+    monkeypatch.delenv("TINYTAPE_PROG", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("empty-cache")))
+    monkeypatch.setenv("TINYTAPE_OFFLINE", "1")
 
 
 @pytest.fixture
@@ -133,29 +138,42 @@ def test_tape_demo_table_dot_and_picture(tmp_path, capsys):
     assert len(r["entries"]) == 28 and r["entries"][-1].name == "loss"
     assert [e.index for e in r["entries"]] == list(range(1, 29))
     assert r["dot_path"] == tmp_path / "tape.dot" and r["dot_path"].read_text() == r["dot"]
-    if shutil.which("dot"):
-        w, h = svg_size(r["picture"])
-        assert h > w > 100
-    else:
-        assert r["picture"] is None and "not installed" in capsys.readouterr().out
+    w, h = svg_size(r["picture"])                          # Graphviz's drawing, or tinytape's own
+    assert h > w > 100 and r["picture"] == tmp_path / "tape.svg"
+    assert ("Graphviz is not installed" in capsys.readouterr().out) is (shutil.which("dot") is None)
+    assert r["graph"]._repr_svg_().startswith(("<svg", "<?xml"))
     r = demos.tape.main(["--out", str(tmp_path), "--format", "png"])
-    if r["picture"] is not None:
+    if shutil.which("dot"):
         w, h = png_size(r["picture"])
-        assert h > w > 100
+    else:
+        w, h = svg_size(r["picture"])
+    assert h > w > 100
 
 
 def test_notebook_executes_top_to_bottom(tmp_path, monkeypatch):
+    """The notebook as `make notebook` opens it: JupyterLab starts the kernel in demos/. The tape's
+    table and graph show inline (HTML and SVG), the graph drawn without Graphviz when it is absent."""
     import nbformat
     from nbclient import NotebookClient
     monkeypatch.setenv("TINYTAPE_OUT", str(tmp_path))
+    monkeypatch.setenv("PATH", "")                         # no Graphviz, whatever the machine has
     nb = nbformat.read(ROOT / "demos" / "backprop_ninja.ipynb", as_version=4)
     NotebookClient(nb, timeout=120, kernel_name="python3",
-                   resources={"metadata": {"path": str(ROOT)}}).execute()
-    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+                   resources={"metadata": {"path": str(ROOT / "demos")}}).execute()
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    text = "".join(o.get("text", "") for c in code for o in c.outputs)
     assert "pass | rows: 26 | exact: 26" in text
     assert "verdict: fail | first wrong: counts" in text
     assert png_size(tmp_path / "dlogits.png") == (600, 600)
-    assert (tmp_path / "tape.dot").is_file()
+    assert (tmp_path / "tape.dot").is_file() and svg_size(tmp_path / "tape.svg")
+    assert "tinytape's own layout: Graphviz is not installed" in text
+    rich = {k: o["data"][k] for c in code for o in c.outputs if o.get("output_type") == "execute_result"
+            for k in o["data"]}
+    assert "<b>logprobs</b>" in rich["text/html"]                          # the table, inline
+    svg = rich["image/svg+xml"]                                            # the graph, inline
+    assert svg.startswith("<svg") and svg.count('class="node"') == 35
+    errors = [o for c in code for o in c.outputs if o.get("output_type") == "error"]
+    assert not errors
 
 
 # ---------------------------------------------------------------- exercise 4: training, side by side
@@ -171,6 +189,8 @@ def ex4_quick():
     """exercise 4 in quick mode (1000 steps, hidden 200) on the synthetic words: no names file."""
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("TINYTAPE_NAMES", raising=False)
+        mp.setenv("TINYTAPE_OFFLINE", "1")
+        mp.setenv("XDG_CACHE_HOME", "/nonexistent-cache-dir")
         return exercise4.main(["--quick"])
 
 

@@ -12,7 +12,7 @@ import pytest
 
 import nn
 from nn import data as nn_data
-from names_file import NAMES, needs_names
+from names_file import NAMES, SKIP_REASON, needs_names
 
 
 
@@ -22,7 +22,7 @@ from names_file import NAMES, needs_names
 @pytest.fixture(scope="module")
 def words():
     if NAMES is None:
-        pytest.skip("names.txt not found: set TINYTAPE_NAMES")
+        pytest.skip(SKIP_REASON)
     return nn.read_names(NAMES)
 
 
@@ -155,7 +155,8 @@ def test_many_bad_lines_are_summarised(tmp_path):
 # ---------------------------------------------------------------------------------- where the file comes from
 @pytest.fixture
 def no_env(monkeypatch, tmp_path):
-    monkeypatch.delenv("TINYTAPE_NAMES", raising=False)
+    for var in ("TINYTAPE_NAMES", "TINYTAPE_OFFLINE", "TINYTAPE_PROG"):
+        monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     return tmp_path
 
@@ -182,8 +183,12 @@ def test_missing_explicit_path_is_an_error_not_a_fallback(no_env, monkeypatch):
         nn.names_path(missing, url=CLOSED)
     msg = str(e.value)
     assert str(missing) in msg and "does not exist" in msg
-    assert "TINYTAPE_NAMES" in msg and "--names" in msg
     assert isinstance(e.value, FileNotFoundError)
+    # short lines, one way of giving the file a line: the Python call, the variable, the cache
+    lines = msg.splitlines()
+    assert lines[2:5] == ["  nn.load_dataset(PATH)", "  export TINYTAPE_NAMES=PATH",
+                          f"  cp PATH {nn_data.shown(no_env / 'xdg' / 'tinytape' / 'names.txt')}"]
+    assert max(len(ln) for ln in lines[1:]) <= 100 and lines[-1] == "The file: " + nn.NAMES_URL
 
 
 def test_env_var_wins_over_cache(no_env, monkeypatch):
@@ -222,11 +227,40 @@ def test_corrupt_cache_is_reported_when_download_is_off(no_env):
 def test_failed_download_says_how_to_provide_the_file(no_env):
     cache = no_env / "c"
     with pytest.raises(nn.NamesNotFoundError) as e:
-        nn.names_path(cache_dir=cache, url=CLOSED, timeout=5)
+        nn.names_path(cache_dir=cache, url=CLOSED, timeout=5, command="python -m nn.train --names PATH")
     msg = str(e.value)
-    assert "could not be downloaded from " + CLOSED in msg
-    assert "TINYTAPE_NAMES=/path/to/names.txt" in msg and "--names PATH" in msg
+    assert msg.startswith("names.txt was not found and could not be downloaded from " + CLOSED + "\n")
+    assert "Connection refused" in msg.splitlines()[1]
+    assert "\n  python -m nn.train --names PATH\n" in msg and "\n  export TINYTAPE_NAMES=PATH\n" in msg
+    assert f"cp PATH {cache / 'names.txt'}" in msg
     assert list(cache.iterdir()) == []                    # nothing left behind
+
+
+def test_tinytape_offline_never_downloads(no_env, server, monkeypatch):
+    server.body = b"emma\n"
+    monkeypatch.setenv("TINYTAPE_OFFLINE", "1")
+    with pytest.raises(nn.NamesNotFoundError, match="was not found at .* and TINYTAPE_OFFLINE is set"):
+        nn.names_path(cache_dir=no_env / "c", url=server.url)
+    assert server.requests == 0
+    assert nn_data.find_names(None, cache_dir=no_env / "c", url=server.url) is None      # the demos' fallback
+    with pytest.raises(nn.NamesNotFoundError, match="does not exist"):                   # never for a given path
+        nn_data.find_names(no_env / "nope.txt", cache_dir=no_env / "c", url=server.url)
+    monkeypatch.setenv("TINYTAPE_OFFLINE", "0")
+    with pytest.raises(nn.NamesNotFoundError, match="sha256 mismatch"):
+        nn.names_path(cache_dir=no_env / "c", url=server.url)
+    assert server.requests == 1
+
+
+def test_the_suggested_command_is_the_one_the_user_ran(no_env, monkeypatch):
+    assert nn_data.command("python -m nn.train", []) == "python -m nn.train --names PATH"
+    assert nn_data.command("python -m nn.train", ["--quick", "--names", "x.txt", "--steps", "5"]) == \
+        "python -m nn.train --quick --steps 5 --names PATH"
+    assert nn_data.command("python -m demos.exercise1", ["--names=a b"]) == "python -m demos.exercise1 --names PATH"
+    assert nn_data.command("python -m nn.train", ["--out", "my runs"], "--resume ckpt.npz") == \
+        "python -m nn.train --out 'my runs' --resume ckpt.npz"
+    monkeypatch.setenv("TINYTAPE_PROG", "make demo")          # what the Makefile sets for `make demo`
+    assert nn_data.command("python -m nn.train", ["--quick"]) == 'make demo ARGS="--quick --names PATH"'
+    assert nn_data.command("python -m nn.train", []) == 'make demo ARGS="--names PATH"'
 
 
 class Server:

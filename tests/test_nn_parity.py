@@ -13,7 +13,7 @@ import torch.nn.functional as torch_F
 
 import nn
 import tinytape.functional as F
-from names_file import names_file
+from names_file import SKIP_REASON, names_file
 
 TOL = {np.float32: (1e-4, 1e-5, 1e-7), np.float64: (1e-10, 1e-12, 0.0)}   # PRECISION.md, composite
 TORCH = {np.float32: torch.float32, np.float64: torch.float64}
@@ -35,7 +35,7 @@ def one_torch_thread():
 def data():
     path = names_file()
     if path is None:
-        pytest.skip("names.txt not found: set TINYTAPE_NAMES to its path (or put it at ../shared/data/names.txt)")
+        pytest.skip(SKIP_REASON)
     return nn.load_dataset(path)
 
 

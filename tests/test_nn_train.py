@@ -14,7 +14,7 @@ import nn
 import tinytape
 import nn.train as cli
 from tinytape import tape
-from names_file import NAMES, REPO, needs_names
+from names_file import NAMES, SKIP_REASON, REPO, needs_names
 
 
 
@@ -24,7 +24,7 @@ from names_file import NAMES, REPO, needs_names
 @pytest.fixture(scope="module")
 def data():
     if NAMES is None:
-        pytest.skip("names.txt not found: set TINYTAPE_NAMES")
+        pytest.skip(SKIP_REASON)
     return nn.load_dataset(NAMES)
 
 
@@ -93,9 +93,25 @@ def test_train_rejects_bad_arguments_before_touching_the_model():
         nn.fit(model, X, Y, 3, batches=[np.arange(4), np.arange(4)])
 
 
-def test_progress_bar_lines_on_a_log_and_one_redrawn_line_on_a_terminal():
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.fixture(params=["tqdm", "no tqdm"])
+def tqdm_or_not(request, monkeypatch):
+    """Each progress test twice: with tqdm (the demo extra) and as on a machine without it."""
+    if request.param == "tqdm":
+        pytest.importorskip("tqdm")
+    else:
+        monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    return request.param
+
+
+def test_progress_bar_lines_on_a_log(tqdm_or_not):
     log = io.StringIO()
     bar = nn.ProgressBar(100, stream=log)
+    assert bar.bar is None                                 # a log gets plain lines, with or without tqdm
     for i in range(1, 101):
         bar.update(i, loss=2.5)
     bar.close()
@@ -103,17 +119,42 @@ def test_progress_bar_lines_on_a_log_and_one_redrawn_line_on_a_terminal():
     assert len(lines) == 10 and lines[0].startswith(" 10/100 [###") and lines[-1].startswith("100/100 [" + "#" * 30)
     assert "loss 2.5000" in lines[-1] and "100%" in lines[-1]
 
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
+
+def test_progress_bar_is_one_redrawn_line_on_a_terminal(tqdm_or_not):
     term = Terminal()
     bar = nn.ProgressBar(50, stream=term)
+    assert (bar.bar is not None) is (tqdm_or_not == "tqdm")
     for i in range(1, 51):
-        bar.update(i)
+        bar.update(i, loss=1.25)
     bar.close()
     out = term.getvalue()
     assert out.startswith("\r") and out.endswith("\n") and "\n" not in out[:-1]
-    assert out.rstrip("\n").split("\r")[-1].startswith("50/50")
+    last = out.rstrip("\n").split("\r")[-1]
+    if tqdm_or_not == "tqdm":                             # tqdm's own format, the loss as its postfix
+        assert last.startswith("100%|") and " 50/50 [" in last and "loss 1.2500" in last
+    else:
+        assert last.startswith("50/50") and "loss 1.2500" in last
+
+
+def test_progress_in_jupyter_is_tqdm_autos_widget(monkeypatch):
+    """In a notebook tqdm.auto picks its widget class: the bar is then that class, on no stream."""
+    tqdm_std = pytest.importorskip("tqdm.std")
+
+    class Widget(tqdm_std.tqdm):
+        made = []
+
+        def __init__(self, *args, **kwargs):
+            Widget.made.append(kwargs)
+            super().__init__(*args, file=io.StringIO(), **kwargs)
+    Widget.__module__ = "tqdm.notebook"
+    monkeypatch.setattr(nn.training, "_tqdm", lambda: Widget)
+    bar = nn.ProgressBar(10)
+    assert isinstance(bar.bar, Widget) and "file" not in Widget.made[0]
+    for i in range(1, 11):
+        bar.update(i)
+    bar.close()
+    assert bar.bar.n == 10
+    assert nn.ProgressBar(10, stream=io.StringIO()).bar is None     # a stream given: plain lines there
 
 
 def test_train_shows_progress_on_stderr(capsys):
@@ -267,17 +308,47 @@ def test_the_command_with_options_and_without_matplotlib(tmp_path, capsys, data,
 
 
 def test_the_command_says_how_to_provide_names(tmp_path, capsys, monkeypatch):
-    assert cli.main(["--names", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "o")]) == 2
+    monkeypatch.delenv("TINYTAPE_PROG", raising=False)
+    monkeypatch.delenv("TINYTAPE_OFFLINE", raising=False)
+    out = str(tmp_path / "o")
+    assert cli.main(["--names", str(tmp_path / "nope.txt"), "--out", out]) == 2
     err = capsys.readouterr().err
-    assert "nope.txt does not exist" in err and "TINYTAPE_NAMES" in err and "--names PATH" in err
+    assert "nope.txt does not exist" in err and "export TINYTAPE_NAMES=PATH" in err
+    assert f"\n  python -m nn.train --out {out} --names PATH\n" in err      # the command as typed, fixed
     assert not (tmp_path / "o").exists()
     monkeypatch.delenv("TINYTAPE_NAMES", raising=False)   # nothing anywhere: the download fails too
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.setattr(nn.data, "NAMES_URL", "http://127.0.0.1:9/names.txt")
-    assert cli.main(["--quick", "--out", str(tmp_path / "o")]) == 2
+    monkeypatch.setenv("TINYTAPE_PROG", "make demo")       # as `make demo ARGS=--quick` runs it
+    assert cli.main(["--quick"]) == 2
     err = capsys.readouterr().err
-    assert "could not be downloaded" in err and "TINYTAPE_NAMES=/path/to/names.txt" in err
+    assert "could not be downloaded" in err and "export TINYTAPE_NAMES=PATH" in err
+    assert '\n  make demo ARGS="--quick --names PATH"\n' in err and "python -m" not in err
+    assert max(len(line) for line in err.splitlines() if str(tmp_path) not in line) <= 100
     assert list((tmp_path / "xdg" / "tinytape").iterdir()) == []
+
+
+def test_quick_runs_go_to_out_quick_unless_out_is_given():
+    assert cli.parse_args([]).out == Path("out") and cli.parse_args(["--quick"]).out == Path("out/quick")
+    assert cli.parse_args(["--quick"]).checkpoint == Path("out/quick/checkpoint.npz")
+    assert cli.parse_args(["--quick", "--out", "mine"]).out == Path("mine")
+
+
+@needs_names
+def test_a_run_says_which_earlier_results_it_replaces(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("TINYTAPE_PROG", raising=False)
+    args = ["--names", str(NAMES), "--steps", "4", "--hidden", "8", "--out", str(tmp_path)]
+    assert cli.main(args) == 0
+    assert "note:" not in capsys.readouterr().out           # a fresh directory: nothing to say
+    before = (tmp_path / "mlp.npz").read_bytes()
+    (tmp_path / "checkpoint.npz").write_bytes(b"an interrupted run's")
+    assert cli.main(args + ["--seed", "5"]) == 0
+    out = capsys.readouterr().out
+    assert f"note: this run replaces {tmp_path / 'mlp.npz'}" in out and "--out DIR keeps them" in out
+    assert f"note: {tmp_path / 'checkpoint.npz'} is an interrupted run's checkpoint" in out
+    assert f"python -m nn.train --resume {tmp_path / 'checkpoint.npz'}" in out
+    assert out.index("note:") < out.index("MLP:")           # said before the run starts
+    assert (tmp_path / "mlp.npz").read_bytes() != before
 
 
 @needs_names

@@ -105,15 +105,74 @@ def test_dot_has_a_node_per_tensor_and_an_edge_per_input():
     assert "|grad|" not in viz.dot(small())            # before backward: no norms
 
 
-def test_render_without_graphviz_writes_dot_and_says_how(tmp_path, monkeypatch, capsys):
+def boxes(svg_text):
+    """node key -> (x, y, width, height) of its box in an SVG that viz.svg drew."""
+    import xml.etree.ElementTree as ET
+    ns = "{http://www.w3.org/2000/svg}"
+    out = {}
+    for g in ET.fromstring(svg_text).iter(ns + "g"):
+        if g.get("class") == "node":
+            r = g.find(ns + "rect")
+            out[g.get("id").removeprefix("node_")] = tuple(float(r.get(a)) for a in ("x", "y", "width", "height"))
+    return out
+
+
+def test_without_graphviz_tinytape_draws_the_graph_itself(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     assert not viz.have_dot()
-    out = viz.save(small(), tmp_path / "g.svg")
-    assert out is None
-    assert (tmp_path / "g.dot").read_text().startswith("digraph")
-    assert not (tmp_path / "g.svg").exists()
+    t = lecture_tensors()
+    out = viz.save(t, tmp_path / "g.svg")
+    assert out == tmp_path / "g.svg" and (tmp_path / "g.dot").read_text() == viz.dot(t)
+    w, h = svg_size(out)
+    assert h > 3 * w > 300                                # a chain of 35 boxes, drawn bottom to top
+    assert capsys.readouterr().out == ""                   # nothing to say: the picture is there
+    _, nodes, edges = viz.parse_dot(viz.dot(t))
+    pos = boxes(out.read_text())
+    assert len(pos) == len(nodes) == len(LECTURE_OPS) + 7 and len(edges) == len(re.findall('class="edge"', out.read_text()))
+    for u, v, _ in edges:                                  # every input sits below the result it feeds
+        assert pos[u][1] > pos[v][1] + pos[v][3], (u, v)
+    rects = list(pos.values())                             # and no two boxes overlap
+    for i, (x, y, bw, bh) in enumerate(rects):
+        for (x2, y2, bw2, bh2) in rects[i + 1:]:
+            assert x + bw <= x2 or x2 + bw2 <= x or y + bh <= y2 or y2 + bh2 <= y
+    text = out.read_text()
+    for word in ("loss", "logprobs", "W1", "sum dims 1", "|grad|"):
+        assert word in text
+
+
+def test_without_graphviz_a_png_is_drawn_as_svg_and_foreign_dot_is_left_as_dot(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    out = viz.save(small(), tmp_path / "g.png")
+    assert out == tmp_path / "g.svg" and svg_size(out) and not (tmp_path / "g.png").exists()
     note = capsys.readouterr().out
-    assert "not installed" in note and "apt-get install graphviz" in note and "g.dot" in note
+    assert "drew" in note and "PNG needs Graphviz" in note and "apt-get install graphviz" in note
+    foreign = 'digraph G { a -> b; }'
+    assert viz.render(foreign, tmp_path / "f.svg") is None
+    assert (tmp_path / "f.dot").read_text() == foreign and not (tmp_path / "f.svg").exists()
+    note = capsys.readouterr().out
+    assert "not installed" in note and "dot -Tsvg" in note
+
+
+def test_the_table_and_the_graph_show_inline_in_jupyter(monkeypatch):
+    t = lecture_tensors()
+    table = viz.table(t)
+    assert isinstance(table, str) and table == str(table)  # print() and string use are unchanged
+    html = table._repr_html_()
+    assert html.count("<tr>") == len(LECTURE_OPS) + 1 and "<b>logprobs</b>" in html and "bnvar_inv over dim 0" in html
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    picture = viz.graph(t, title="the forward pass")
+    svg = picture._repr_svg_()
+    assert svg.startswith("<svg") and "the forward pass" in svg and len(boxes(svg)) == len(LECTURE_OPS) + 7
+    assert picture.dot == viz.dot(t, title="the forward pass")
+
+
+def test_parse_dot_reads_back_what_dot_writes():
+    t = lecture_tensors()
+    title, nodes, edges = viz.parse_dot(viz.dot(t, title='a "quoted" title'))
+    assert title == 'a "quoted" title'
+    assert [lines[0] for _, lines, _ in nodes if lines[0] == "loss"] == ["loss"]
+    assert sum(color == viz.LEAF for _, _, color in nodes) == 7 and sum(color == viz.ROOT for _, _, color in nodes) == 1
+    assert ("sum dims 1" in {label for _, _, label in edges}) and viz.parse_dot("graph { }") is None
 
 
 def test_render_rejects_an_unknown_format(tmp_path):

@@ -12,8 +12,10 @@ verdict that points at the first wrong gradient whose upstream is right:
 Manual gradients are numpy arrays or tinytape tensors, keyed by the forward tensor's name
 (`"logprobs"` or `"dlogprobs"`). A gradient must have its tensor's exact shape: a (64,) where
 (1, 64) is due fails, even though broadcasting would hide it in `==`. `approximate` uses the
-float32 tolerance of PRECISION.md (|d| <= rtol*|ref| + atol_scale*max|ref| + atol_floor, rtol 1e-4;
-float64: 1e-10) unless you pass `rtol`/`atol` (then it is torch.allclose's test). The returned
+float32 tolerance for composites of docs/precision.md (|d| <= rtol*|ref| + atol_scale*max|ref| +
+atol_floor, rtol 1e-4; float64: 1e-10) unless you pass `rtol`/`atol` (then it is torch.allclose's test).
+Input that cannot be checked (an empty dict, names that are no forward tensor, a value that is not an
+array of numbers, tensors before backward) gets a message that says what is wrong. The returned
 `Result` has `.rows`, `.verdict` ("pass", "fail" or "incomplete"), `.first_wrong` and `.message`.
 
 `cmp(name, manual, tensor)` is the lecture's one-liner: one row, printed and returned.
@@ -37,7 +39,7 @@ _TOL = {4: (1e-4, 1e-5, 1e-7), 8: (1e-10, 1e-12, 1e-15)}
 class Row:
     """One gradient compared. status: right (approximately equal, same shape), wrong (values),
     shape (shapes differ), missing (not handed in), nograd (the tensor has no .grad), unknown
-    (no forward tensor of that name)."""
+    (no forward tensor of that name), invalid (not an array of numbers)."""
     name: str
     status: str
     exact: bool = False
@@ -52,7 +54,7 @@ class Row:
         return self.status == "right"
 
     def line(self):
-        if self.status in ("missing", "nograd", "unknown"):
+        if self.status in ("missing", "nograd", "unknown", "invalid"):
             return f"{self.name:15s} | {self.hint}"
         s = (f"{self.name:15s} | exact: {str(self.exact):5s} | approximate: {str(self.approximate):5s} "
              f"| maxdiff: {self.maxdiff}")
@@ -96,6 +98,25 @@ def _array(x):
     if hasattr(x, "detach") and hasattr(x, "numpy"):        # a torch tensor, say
         return x.detach().numpy()
     return np.asarray(x)
+
+
+def _not_numbers(name, value):
+    """Why `value` cannot be a gradient, or None when it can."""
+    if value is None:
+        return f"d{name} is None, not an array (was it computed?)"
+    try:
+        a = _array(value)
+    except Exception as e:                                  # noqa: BLE001 - anything a user may pass
+        return f"d{name} is a {type(value).__name__}, not an array of numbers ({e})"
+    if a.dtype.kind not in "biuf":
+        return f"d{name} is a {type(value).__name__} of {a.dtype}, not an array of numbers"
+    return None
+
+
+def _dict_of(arg, what, example):
+    if isinstance(arg, dict):
+        return arg
+    raise TypeError(f"check.gradients takes {what} as a dict (name -> {example}), got a {type(arg).__name__}")
 
 
 def _tolerance(m, r, rtol, atol):
@@ -217,6 +238,21 @@ def gradients(manual, tensors, rtol=None, atol=None, file=None, quiet=False):
     """Check manual gradients (name -> array) against the tape's, given the forward tensors
     (name -> tinytape tensor, e.g. `locals()` after `loss.backward()`). Prints the table in backward
     order and a verdict; returns a Result. See the module docstring."""
+    manual = _dict_of(manual, "your gradients", "array, e.g. {'logprobs': dlogprobs}")
+    tensors = _dict_of(tensors, "the forward tensors", "tensor, e.g. locals() after loss.backward()")
+    out = file or sys.stdout
+    if not manual:
+        return _early("nothing to check: the dict of gradients is empty. Hand in your gradients by name, "
+                      "e.g. check.gradients({'logprobs': dlogprobs, 'probs': dprobs}, locals())", out, quiet)
+    if not any(isinstance(t, Tensor) for t in tensors.values()):
+        torch_like = any(hasattr(t, "detach") and hasattr(t, "grad_fn") for t in tensors.values())
+        why = ("they are torch tensors: check.gradients reads tinytape's tape; compare with torch's gradients "
+               "with check.against(mine, {k: tensors[k].grad.numpy() for k in mine})" if torch_like else
+               "pass the forward pass's tensors, e.g. locals() after loss.backward() in the cell or function "
+               "that ran the forward pass")
+        n = len(tensors)
+        return _early(f"no tinytape tensors among the {n} name{'s' if n != 1 else ''} given as the forward "
+                      f"tensors: {why}", out, quiet)
     g = Graph(tensors)
     named = {}
     for name, t in tensors.items():
@@ -224,11 +260,18 @@ def gradients(manual, tensors, rtol=None, atol=None, file=None, quiet=False):
             named[name] = t
     by_id, unknown_rows, arrays = {}, [], {}
     for key, value in manual.items():
+        key = str(key)
         t = _lookup(key, named)
         if t is None:
-            close = difflib.get_close_matches(key.removeprefix("d"), list(named), n=1)
-            hint = f"no forward tensor named {key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+            d = "d" if key.startswith("d") and key[1:] not in named else ""
+            close = difflib.get_close_matches(key.removeprefix(d), list(named), n=1)
+            hint = f"no forward tensor named {key.removeprefix(d)!r}" + (
+                f" (did you mean {d + close[0]!r}?)" if close else "")
             unknown_rows.append(Row(key, "unknown", hint=hint))
+            continue
+        bad = _not_numbers(g.name(t), value)
+        if bad is not None:
+            unknown_rows.append(Row(key, "invalid", hint=bad))
             continue
         m = _array(value)
         arrays[id(t)] = m
@@ -257,12 +300,19 @@ def gradients(manual, tensors, rtol=None, atol=None, file=None, quiet=False):
     rows.extend(unknown_rows)
 
     first = next((r for r in rows if r.status in ("wrong", "shape")), None)
-    handed = [r for r in rows if r.status not in ("missing", "unknown")]
+    handed = [r for r in rows if r.status not in ("missing", "unknown", "invalid")]
     if first is not None:
         t = named[first.name]
         why = _shape_hint(t, first, arrays[id(t)], t.grad, g) if first.status == "shape" else _value_hint(t, g)
         message = f"d{first.name} is wrong; {_upstream_phrase(t, g, by_id)}: {why}"
         verdict = "fail"
+    elif not by_id:
+        message = "nothing checked: " + "; ".join(r.hint for r in unknown_rows)
+        verdict = "incomplete"
+    elif all(r.status == "nograd" for r in by_id.values()):
+        message = ("nothing checked: no forward tensor has a gradient yet; call loss.backward() first "
+                   "(then hand in locals())")
+        verdict = "incomplete"
     elif missing or unknown_rows or any(r.status == "nograd" for r in rows):
         right = sum(r.ok for r in handed)
         bits = [f"the {right} gradient{'s' if right != 1 else ''} handed in {'are' if right != 1 else 'is'} right"]
@@ -275,15 +325,25 @@ def gradients(manual, tensors, rtol=None, atol=None, file=None, quiet=False):
         message = f"all {len(handed)} gradients are right ({exact} exact)"
         verdict = "pass"
     result = Result(rows, verdict, first.name if first else None, message, missing,
-                    [r.name for r in unknown_rows])
+                    [r.name for r in unknown_rows if r.status == "unknown"])
     if not quiet:
         print(result.table(), file=file or sys.stdout)
+    return result
+
+
+def _early(message, file, quiet):
+    """A Result for input that could not be checked at all."""
+    result = Result([], "incomplete", None, message)
+    if not quiet:
+        print(message, file=file)
     return result
 
 
 def against(manual, reference, rtol=None, atol=None, file=None, quiet=False):
     """Manual gradients against reference arrays (say torch's), both name -> array, in the order
     of `manual`. No graph, so the verdict names the first wrong row without a pointer."""
+    if not manual:
+        return _early("nothing to check: the dict of gradients is empty", file or sys.stdout, quiet)
     rows = []
     for name, m in manual.items():
         ref = reference.get(name)
