@@ -148,7 +148,7 @@ def _outs(result):
 def run(fn, *args, upstream_seed=1, torch_fn=None):
     """Run fn on both engines and backpropagate the same random upstream gradients.
     Returns (tinytape outputs, torch outputs, tinytape grads, torch grads, upstreams)."""
-    live_before = {id(t) for t in tape.entries()}
+    live_before = {id(n) for n in tape.nodes()}
     before = [np.array(a, copy=True) if isinstance(a, np.ndarray) else None for a in args]
 
     t_in, t_wrt = _inputs(args, torch)
@@ -181,14 +181,21 @@ def run(fn, *args, upstream_seed=1, torch_fn=None):
             np.testing.assert_array_equal(g, g_copy, err_msg="backward wrote into the user's gradient")
 
     t_grads = [t.grad.numpy() if t.grad is not None else None for _, t in t_wrt]
-    a_grads = [t.grad for _, t in a_wrt]
+    a_grads = []
+    for _, t in a_wrt:                                    # .grad is a tensor of the input's shape and dtype
+        g = t.grad
+        assert g is None or isinstance(g, tinytape.Tensor), f".grad is a {type(g).__name__}, not a Tensor"
+        assert g is None or (g.shape == t.shape and g.dtype == t.dtype), f".grad {g.shape} {g.dtype} for {t.shape} {t.dtype}"
+        a_grads.append(None if g is None else g.numpy())
     for a, b in zip(args, before):                        # the op never writes into its inputs
         if b is not None:
             np.testing.assert_array_equal(a, b, err_msg="an input array was modified")
     for (_, a), (_, t) in zip(a_wrt, t_wrt):
-        np.testing.assert_array_equal(a.data, t.detach().numpy(), err_msg="input data changed")
-    new = [t for t in tape.entries() if id(t) not in live_before]
-    assert not new, f"{len(new)} tape entries left after backward: {[t.grad_fn for t in new]}"
+        np.testing.assert_array_equal(a.detach().numpy(), t.detach().numpy(), err_msg="input data changed")
+    # backward frees every node that saved values (a second backward through it raises, as in
+    # torch); nodes that saved nothing stay walkable, as torch's
+    new = [n for n in tape.nodes() if id(n) not in live_before and n.saved is not None]
+    assert not new, f"{len(new)} tape entries that saved values left after backward: {new}"
     return a_out, t_out, a_grads, t_grads, ups, a_wrt
 
 
@@ -224,7 +231,7 @@ def check(fn, *args, tol=EXACT, grad_tol=None, torch_fn=None, upstream_seed=1, f
     if magnitudes:
         fwd_scales, grad_scales = _magnitudes(torch_fn or fn, args, ups)
     for k, (a, t) in enumerate(zip(a_out, t_out)):
-        assert_close(a.data, t.detach().numpy(), tol, f"output {k}", scale=fwd_scales[k])
+        assert_close(a.detach().numpy(), t.detach().numpy(), tol, f"output {k}", scale=fwd_scales[k])
     up = [u for u in ups if u is not None]
     precision = np.float32 if any(u.dtype == np.float32 for u in up) else None
     out_shape = tuple(t_out[0].shape)

@@ -45,7 +45,7 @@ def _view_of(out, base, fn):
 
 class Tensor:
     __slots__ = ("_data", "_grad", "_rg", "_node", "_ver", "_view", "__weakref__")
-    __array_ufunc__ = None          # `ndarray * Tensor` defers to Tensor.__rmul__
+    __array_priority__ = 1000       # `ndarray * Tensor` defers to Tensor.__rmul__, as torch's
     __hash__ = object.__hash__      # __eq__ is elementwise, identity stays hashable
 
     def __new__(cls, *args, dtype=None, device=None, requires_grad=False):
