@@ -21,7 +21,8 @@ from . import tensor as _tensor_module  # noqa: F401  (first: the front modules 
 from . import functional, ops
 from .dtypes import (bool, double, dtype, float, float32, float64, get_default_dtype, int, int8, int16, int32,
                      int64, long, set_default_dtype, short, uint8)
-from .tensor import Tensor, device_type as device
+from .tensor import Tensor
+from .device import device
 from .printing import Size, get_printoptions, set_printoptions
 from .creation import (arange, as_tensor, empty, empty_like, from_numpy, full, full_like, histogram, linspace,
                        ones, ones_like, tensor, zeros, zeros_like)

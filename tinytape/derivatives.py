@@ -1,24 +1,33 @@
-"""The derivatives table: every primitive of ops.py and fused.py with its rule and the lecture's
-line, read from the primitives' docstrings (`python -m tinytape.ops`), like torch's
-derivatives.yaml."""
+"""The derivatives table, like torch's derivatives.yaml: every primitive of ops.py and fused.py
+with what its rule keeps, its rule and the lecture's line, read from the primitives' docstrings.
+
+    python -m tinytape.derivatives
+"""
 import re
 
+from . import fused, ops  # noqa: F401  (importing them registers every primitive)
+from .registry import PRIMITIVES
 
-def rows(primitives):
-    """(name, forward: rule, lecture's line or '') for each registered primitive."""
+_LECTURE = re.compile(r"\s*\(lecture: ((?:`[^`]*`[^`()]*)+)\)")
+
+
+def rows():
+    """(name, saves, rule, the lecture's line or '') for each registered primitive."""
     out = []
-    for name, fn in primitives.items():
+    for name, fn in PRIMITIVES.items():
         doc = " ".join((fn.__doc__ or "").split())
-        lecture = re.search(r"\(lecture: (.*?)\)", doc)
-        text = re.sub(r"\s*\(lecture: .*?\)", "", doc)
-        out.append((name, text, lecture.group(1) if lecture else "", " ".join(fn.saves)))
+        lecture = _LECTURE.search(doc)
+        out.append((name, " ".join(fn.saves), _LECTURE.sub("", doc), lecture.group(1) if lecture else ""))
     return out
 
 
-def print_table(primitives):
-    from . import fused  # noqa: F401  (registers the lecture's fused ops)
-    table = rows(primitives)
-    width = max(len(r[0]) for r in table)
-    print(f"{'op'.ljust(width)} | saves | rule | the lecture's line")
-    for name, rule, lecture, saves in table:
-        print(f"{name.ljust(width)} | {saves or '-'} | {rule} | {lecture}")
+def table():
+    lines = ["| op | saves | rule | the lecture's line |", "| --- | --- | --- | --- |"]
+    for name, saves, rule, lecture in rows():
+        rule = rule.replace("|", "\\|")                   # |x| in a markdown cell
+        lines.append(f"| {name} | {saves or '-'} | {rule} | {lecture} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(table())

@@ -11,28 +11,14 @@ and the tape agree to the last bit. Rules:
   what the rule keeps, so that the engine can refuse a backward through a value written in place
   since (torch's version check) and can run a rule that keeps nothing twice;
 - are first order, in raw numpy: there is no double backward.
-Conventions are torch's and stand beside the rule they belong to. `python -m tinytape.ops`
-prints the table of every primitive and its rule.
+Conventions are torch's and stand beside the rule they belong to. `python -m tinytape.derivatives`
+prints the table of every primitive and its rule. (One blank line between primitives: the file
+is a table.)
 """
 import numpy as np
 
+from .registry import PRIMITIVES, primitive  # noqa: F401  (the table of every primitive)
 from .shapes import unsqueeze_axes
-
-PRIMITIVES = {}
-
-
-def primitive(saves=""):
-    """Register a primitive (no per-call cost: the function is returned unchanged). `saves` names
-    what its rule keeps: its array parameters, "out", or other names ("index")."""
-    def register(fn):
-        params = fn.__code__.co_varnames[:fn.__code__.co_argcount]
-        fn.saves = tuple(saves.split())
-        fn.saved_args = tuple(i for i, name in enumerate(params) if name in fn.saves)
-        fn.saves_out = "out" in fn.saves
-        PRIMITIVES[fn.__name__] = fn
-        return fn
-    return register
-
 
 # ---------------------------------------------------------------------------------- arithmetic
 @primitive()
@@ -40,18 +26,15 @@ def add(x, y):
     """x + y: dx = g, dy = g   (lecture: `db2 = dlogits.sum(0)`; the engine does the sum)"""
     return x + y, lambda g: (g, g)
 
-
 @primitive()
 def sub(x, y):
     """x - y: dx = g, dy = -g   (lecture: `dbnmeani = (-dbndiff).sum(0)`)"""
     return x - y, lambda g: (g, -g)
 
-
 @primitive(saves="x y")
 def mul(x, y):
     """x * y: dx = y * g, dy = x * g   (lecture: `dcounts_sum_inv = (counts * dprobs).sum(1)`)"""
     return x * y, lambda g: (y * g, x * g)
-
 
 @primitive(saves="y out")
 def div(x, y):
@@ -59,30 +42,25 @@ def div(x, y):
     out = x / y
     return out, lambda g: (g / y, -g * (out / y))
 
-
 @primitive()
 def add_scalar(x, s):
     """x + s for a number s: dx = g"""
     return x + s, lambda g: (g,)
-
 
 @primitive()
 def rsub_scalar(x, s):
     """s - x for a number s: dx = -g"""
     return s - x, lambda g: (-g,)
 
-
 @primitive()
 def mul_scalar(x, s):
     """x * s for a number s: dx = s * g   (lecture: `dlogprobs[range(n), Yb] = -1.0/n`)"""
     return x * s, lambda g: (s * g,)
 
-
 @primitive()
 def div_scalar(x, s):
     """x / s for a number s: dx = g / s"""
     return x / s, lambda g: (g / s,)
-
 
 @primitive(saves="x")
 def rdiv_scalar(x, s):
@@ -90,12 +68,10 @@ def rdiv_scalar(x, s):
     r = np.reciprocal(x)
     return r * s, lambda g: (-(g * s) * (r * r),)
 
-
 @primitive()
 def neg(x):
     """-x: dx = -g"""
     return np.negative(x), lambda g: (-g,)
-
 
 @primitive(saves="x")
 def pow_scalar(x, p):
@@ -104,14 +80,12 @@ def pow_scalar(x, p):
         return x ** p, lambda g: (np.zeros_like(g),)
     return x ** p, lambda g: (p * x ** (p - 1) * g,)
 
-
 @primitive(saves="out")
 def rpow_scalar(x, base):
     """base ** x for a number base: dx = out * log(base) * g"""
     out = np.power(base, x)
     log_base = np.log(np.asarray(base, out.dtype))
     return out, lambda g: (out * log_base * g,)
-
 
 @primitive(saves="x y")
 def matmul(x, y):
@@ -131,7 +105,6 @@ def matmul(x, y):
         return (dx[..., 0, :] if x.ndim == 1 else dx), (dy[..., 0] if y.ndim == 1 else dy)
     return x @ y, rule
 
-
 @primitive(saves="x w")
 def addmm(b, x, w):
     """b + x @ w as one op (nn.Linear, the lecture's `hprebn = embcat @ W1 + b1`): db = g,
@@ -140,7 +113,6 @@ def addmm(b, x, w):
     out += b                                            # in place: x @ w is a new array
     return out, lambda g: (g, g @ w.T, x.T @ g)
 
-
 # ---------------------------------------------------------------------------------- elementwise
 @primitive(saves="out")
 def exp(x):
@@ -148,18 +120,15 @@ def exp(x):
     out = np.exp(x)
     return out, lambda g: (out * g,)
 
-
 @primitive(saves="x")
 def log(x):
     """log x: dx = (1 / x) * g   (lecture: `dprobs = (1.0 / probs) * dlogprobs`)"""
     return np.log(x), lambda g: ((1.0 / x) * g,)
 
-
 @primitive(saves="x")
 def log10(x):
     """log10 x: dx = g / (x * ln 10)   (the lectures' `loss.log10()`)"""
     return np.log10(x), lambda g: (g / (x * np.log(np.asarray(10.0, x.dtype))),)
-
 
 @primitive(saves="out")
 def tanh(x):
@@ -167,13 +136,11 @@ def tanh(x):
     out = np.tanh(x)
     return out, lambda g: ((1.0 - out**2) * g,)
 
-
 @primitive(saves="out")
 def sqrt(x):
     """sqrt x: dx = g / (2 * out)"""
     out = np.sqrt(x)
     return out, lambda g: (g / (2 * out),)
-
 
 @primitive(saves="out")
 def relu(x):
@@ -181,19 +148,16 @@ def relu(x):
     out = np.maximum(x, 0)
     return out, lambda g: (np.where(out > 0, g, 0),)
 
-
 @primitive(saves="out")
 def sigmoid(x):
     """1 / (1 + e^-x): dx = out * (1 - out) * g"""
     out = 1 / (1 + np.exp(-x))
     return out, lambda g: (out * (1 - out) * g,)
 
-
 @primitive(saves="x")
 def abs(x):
     """|x|: dx = sign(x) * g   (sign(0) = 0, as torch)"""
     return np.abs(x), lambda g: (np.sign(x) * g,)
-
 
 @primitive(saves="x")
 def clamp(x, lo, hi):
@@ -205,28 +169,23 @@ def clamp(x, lo, hi):
         inside &= x <= hi
     return np.clip(x, lo, hi).astype(x.dtype, copy=False), lambda g: (np.where(inside, g, 0),)
 
-
 @primitive(saves="condition")
 def where(condition, x, y):
     """condition ? x : y: dx = g where condition, dy = g elsewhere (the condition gets none)"""
     return np.where(condition, x, y), lambda g: (None, np.where(condition, g, 0), np.where(condition, 0, g))
-
 
 @primitive()
 def clone(x):
     """A copy: dx = g"""
     return x.copy(), lambda g: (g,)
 
-
 @primitive()
 def cast(x, dtype):
     """x as another float dtype: dx = g (the engine casts it back to x's dtype)"""
     return x.astype(dtype), lambda g: (g,)
 
-
 # ---------------------------------------------------------------------------------- reductions
 ACCURATE_FROM = 1024
-
 
 def forward_sum(x, axes, keepdims):
     """x.sum(axes) for a forward pass. numpy adds along a non-contiguous axis one row at a time, so
@@ -237,13 +196,11 @@ def forward_sum(x, axes, keepdims):
         return x.sum(axis=axes, keepdims=keepdims, dtype=np.float64).astype(np.float32)
     return x.sum(axis=axes, keepdims=keepdims)
 
-
 def _count(shape, axes):
     n = 1
     for a in axes:
         n *= shape[a]
     return n
-
 
 @primitive()
 def sum(x, axes, keepdim):
@@ -252,14 +209,12 @@ def sum(x, axes, keepdim):
     out = forward_sum(x, axes, keepdim) if x.dtype.kind == "f" else x.sum(axis=axes, keepdims=keepdim, dtype=np.int64)
     return out, lambda g: (np.broadcast_to(unsqueeze_axes(g, axes, keepdim), shape),)
 
-
 @primitive()
 def mean(x, axes, keepdim):
     """Mean over axes: dx = g / N copied along them"""
     shape, n = x.shape, _count(x.shape, axes)
     out = forward_sum(x, axes, keepdim) / n
     return out, lambda g: (np.broadcast_to(unsqueeze_axes(g, axes, keepdim) / n, shape),)
-
 
 @primitive(saves="x")
 def var(x, axes, correction, keepdim):
@@ -271,7 +226,6 @@ def var(x, axes, correction, keepdim):
     scale = 2.0 / (n - correction) if n != correction else np.inf
     return out, lambda g: (scale * diff * unsqueeze_axes(g, axes, keepdim),)
 
-
 @primitive(saves="x out")
 def std(x, axes, correction, keepdim):
     """sqrt(var): dx = var's rule applied to g / (2 * out), and 0 where out is 0 (constant data:
@@ -280,14 +234,12 @@ def std(x, axes, correction, keepdim):
     out = np.sqrt(v)
     return out, lambda g: var_rule(np.where(out == 0, 0, g / (2 * out)))
 
-
 @primitive(saves="x")
 def max_all(x):
     """The largest value: dx = g shared evenly among ties, as torch.max(x) (no dim)"""
     out = x.max()
     hit = x == out
     return np.asarray(out), lambda g: (hit * (g / hit.sum()),)
-
 
 @primitive(saves="x")
 def min_all(x):
@@ -296,19 +248,16 @@ def min_all(x):
     hit = x == out
     return np.asarray(out), lambda g: (hit * (g / hit.sum()),)
 
-
 @primitive(saves="index")
 def max_dim(x, axis, keepdim):
     """(values, indices) along axis: dx is one-hot at the returned index (the first max on ties)
     (lecture: `dlogits += F.one_hot(logits.max(1).indices, num_classes=27) * dlogit_maxes`)"""
     return _pick(x, np.argmax(x, axis=axis), axis, keepdim)
 
-
 @primitive(saves="index")
 def min_dim(x, axis, keepdim):
     """(values, indices) along axis: dx is one-hot at the returned index"""
     return _pick(x, np.argmin(x, axis=axis), axis, keepdim)
-
 
 def _pick(x, arg, axis, keepdim):
     idx = np.expand_dims(arg, axis)
@@ -325,7 +274,6 @@ def _pick(x, arg, axis, keepdim):
         idx_out = idx
     return (values, idx_out.astype(np.int64)), rule
 
-
 # ---------------------------------------------------------------------------------- shape
 @primitive()
 def reshape(x, shape):
@@ -333,19 +281,16 @@ def reshape(x, shape):
     back = x.shape
     return x.reshape(shape), lambda g: (g.reshape(back),)
 
-
 @primitive()
 def permute(x, axes):
     """Reorder dims (transpose, .T): dx = g with the inverse order"""
     inverse = tuple(np.argsort(axes))
     return x.transpose(axes), lambda g: (g.transpose(inverse),)
 
-
 @primitive()
 def expand(x, shape):
     """x broadcast to shape: dx = g summed back, by the engine"""
     return np.broadcast_to(x, shape), lambda g: (g,)
-
 
 @primitive()
 def cat(xs, axis):
@@ -353,12 +298,10 @@ def cat(xs, axis):
     cuts = np.cumsum([x.shape[axis] for x in xs])[:-1]
     return np.concatenate(xs, axis=axis), lambda g: tuple(np.split(g, cuts, axis=axis))
 
-
 @primitive()
 def stack(xs, axis):
     """Stack along a new axis: each input gets its slice of g"""
     return np.stack(xs, axis=axis), lambda g: tuple(np.moveaxis(g, axis, 0))
-
 
 # ---------------------------------------------------------------------------------- indexing
 # `index` reads (`index.take(a)`) and writes (`index.put(a, v)`) the indexed places of an array,
@@ -374,7 +317,6 @@ def basic_index(x, index):
         return (dx,)
     return index.take(x), rule
 
-
 @primitive(saves="index")
 def gather(x, index):
     """x[index arrays]. Repeated indices read an element several times, so dx is a scatter-add
@@ -387,12 +329,10 @@ def gather(x, index):
         return (dx,)
     return index.take(x), rule
 
-
 def scatter_add(dx, positions, g):
     """dx.flat[positions] += g, repeated positions added one after another, in order (dx is a new
     C-ordered array, so its flat view is itself). Shared by indexing and embedding."""
     np.add.at(dx.reshape(-1), positions.reshape(-1), np.broadcast_to(g, positions.shape).reshape(-1))
-
 
 @primitive(saves="index")
 def index_put(x, v, index):
@@ -406,8 +346,3 @@ def index_put(x, v, index):
         index.put(dx, 0)
         return dx, index.take(g)
     return out, rule
-
-
-if __name__ == "__main__":
-    from .derivatives import print_table
-    print_table(PRIMITIVES)

@@ -8,6 +8,7 @@ torch rules live; the math is in ops.py.
 import numpy as np
 
 from . import dtypes, errors, printing, tape
+from .device import CPU, check as _device, device as device_type
 
 _new_object = object.__new__
 
@@ -449,40 +450,6 @@ def _correction(unbiased, correction):
 
 def _rebuild(data, requires_grad):
     return _make(data).requires_grad_(requires_grad) if requires_grad else _make(data)
-
-
-class device_type:
-    """torch.device: only the CPU exists."""
-    __slots__ = ("type", "index")
-
-    def __init__(self, type="cpu", index=None):
-        if isinstance(type, device_type):
-            type, index = type.type, type.index
-        kind = str(type).split(":")[0]
-        if kind != "cpu":
-            raise errors.device(type)
-        self.type, self.index = "cpu", index
-
-    def __repr__(self):
-        return "device(type='cpu')"
-
-    def __str__(self):
-        return "cpu"
-
-    def __eq__(self, other):
-        return isinstance(other, (device_type, str)) and str(other).split(":")[0] == "cpu"
-
-    def __hash__(self):
-        return hash("cpu")
-
-
-CPU = device_type("cpu")
-
-
-def _device(device):
-    """Check a device= argument: the CPU (or None) only."""
-    if device is not None and not isinstance(device, device_type):
-        device_type(device)
 
 
 from . import api, api_shape, inplace, ops, random  # noqa: E402  (the front needs Tensor; its methods call the front)
