@@ -20,18 +20,28 @@ def record(data, rule, prim, name, inputs):
     """Wrap `data` as the op's result; record a Node if grad mode is on and an input requires grad."""
     out = _make(data)
     if tape._enabled:
-        for t in inputs:
-            if t is not None and t._rg:
+        for t in inputs:                                # (a view's base may require grad since an
+            if t is not None and (t._rg or t._view is not None and t._view[0]._rg):   # in-place op)
                 break
         else:
             return out
         saved = None
         if prim.saves:
-            saved = tuple((t._ver, t._ver[0], t) for t in (inputs[i] for i in prim.saved_args if i < len(inputs))
-                          if t is not None)
+            saved = []
+            for i in prim.saved_args:
+                if i < len(inputs) and inputs[i] is not None:
+                    t = inputs[i]
+                    saved.append((t._ver, t._ver[0], t))
             if prim.saves_out:
-                saved += ((out._ver, 0, None),)
-        Node(name, tuple([None if t is None else edge(t) for t in inputs]), rule, saved, out)
+                saved.append((out._ver, 0, None))
+        edges = []
+        for t in inputs:
+            if t is None or (t._view is not None and t._view[2] != t._ver[0]):
+                edges.append(t if t is None else edge(t))
+            else:
+                node = t._node
+                edges.append(node if node is not None else t if t._rg else None)
+        Node(name, tuple(edges), rule, saved, out)
     return out
 
 
@@ -253,8 +263,12 @@ def addmm(input, mat1, mat2):
 
 
 # ---------------------------------------------------------------------------------- elementwise
-def _unary(prim, name):
+def _unary(prim, name, warns=True):
+    """The front of exp, log, ...: integer data as float32; numpy's overflow, log 0 or sqrt of a
+    negative silenced (torch gives inf or nan without a word)."""
     def op(x):
+        if not warns:
+            return record(*prim(_real(x._data)), prim, name, (x,))
         with quiet():
             return record(*prim(_real(x._data)), prim, name, (x,))
     op.__name__ = prim.__name__
@@ -265,7 +279,7 @@ def _unary(prim, name):
 exp = _unary(ops.exp, "ExpBackward0")
 log = _unary(ops.log, "LogBackward0")
 log10 = _unary(ops.log10, "Log10Backward0")
-tanh = _unary(ops.tanh, "TanhBackward0")
+tanh = _unary(ops.tanh, "TanhBackward0", warns=False)
 sqrt = _unary(ops.sqrt, "SqrtBackward0")
 sigmoid = _unary(ops.sigmoid, "SigmoidBackward0")
 

@@ -88,6 +88,15 @@ def _recording(*tensors):
 # ---------------------------------------------------------------------------------- the ops
 def arithmetic(x, other, prim):
     """x += other (and -=, *=, /=, add_, ...): numpy's in-place ufunc when nothing is recorded."""
+    if type(other) is Tensor and other._data.dtype == x._data.dtype and x._data.flags.writeable and (
+            not tape._enabled or not (_requires_grad(x) or _requires_grad(other))):
+        try:                                           # the SGD step's fast path: same dtype, nothing
+            with quiet():                              # to record; numpy detects a shape that does not
+                _UFUNCS[prim](x._data, other._data, out=x._data)     # fit, and the checks below say so
+            x._ver[0] += 1
+            return x
+        except ValueError:
+            pass
     tb = other if isinstance(other, Tensor) else None
     y = tb._data if tb is not None else constant(other)
     if y is None:

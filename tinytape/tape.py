@@ -224,14 +224,18 @@ def backward(root, seed, retain_graph=False):
                 kept.append(_tape[i])
                 continue
             if n.saved:
-                _check_versions(n)
+                for ver, at, _ in n.saved:
+                    if ver[0] != at:
+                        _version_error(n)
             for u, gu in zip(n.inputs, n.rule(g)):
                 if gu is None or u is None:
                     continue
                 if type(u) is Node:
-                    gu, into = _fit(gu, u.shape, u.dtype), pending
+                    into, shape, dtype = pending, u.shape, u.dtype
                 else:
-                    gu, into = _fit(gu, u._data.shape, u._data.dtype), leaves
+                    into, shape, dtype = leaves, u._data.shape, u._data.dtype
+                if type(gu) is not np.ndarray or gu.shape != shape or gu.dtype != dtype:
+                    gu = _fit(gu, shape, dtype)
                 prev = into.get(u)
                 into[u] = gu if prev is None else prev + gu
             done.append((n, g))
@@ -244,8 +248,8 @@ def backward(root, seed, retain_graph=False):
     _tape[i:] = kept
 
 
-def _check_versions(n):
-    """torch's check: every value the rule saved is still at the version it was saved at."""
+def _version_error(n):
+    """torch's check failed: a value the rule saved was written in place since it was saved."""
     for ver, at, t in n.saved:
         if ver[0] != at:                                # t None: the node's own output
             shape, dtype = (n.shape, n.dtype) if t is None else (t._data.shape, t._data.dtype)
