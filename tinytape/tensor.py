@@ -9,6 +9,7 @@ import numpy as np
 
 from . import dtypes, errors, printing, tape
 from .device import CPU, check as _device, device as device_type
+from .tensor_methods import TensorMethods, _correction, _shape_arg  # noqa: F401  (used by creation, random)
 
 _new_object = object.__new__
 
@@ -44,7 +45,7 @@ def _view_of(out, base, fn):
     out._view = (root, read, out._ver[0])
 
 
-class Tensor:
+class Tensor(TensorMethods):
     __slots__ = ("_data", "_grad", "_rg", "_node", "_ver", "_view", "__weakref__")
     __array_priority__ = 1000       # `ndarray * Tensor` defers to Tensor.__rmul__, as torch's
     __hash__ = object.__hash__      # __eq__ is elementwise, identity stays hashable
@@ -341,88 +342,6 @@ class Tensor:
     def __gt__(self, o): return _op(api.compare, self, o, np.greater)
     def __ge__(self, o): return _op(api.compare, self, o, np.greater_equal)
 
-    # ------------------------------------------------------------------ method forms
-    def add(self, other, *, alpha=1): return api.add(self, other if alpha == 1 else api.mul(other, alpha))
-    def sub(self, other, *, alpha=1): return api.sub(self, other if alpha == 1 else api.mul(other, alpha))
-    def mul(self, other): return api.mul(self, other)
-    def div(self, other): return api.div(self, other)
-    def matmul(self, other): return api.matmul(self, other)
-    def add_(self, other, *, alpha=1):
-        return inplace.arithmetic(self, other if alpha == 1 else api.mul(other, alpha), ops.add)
-    def sub_(self, other, *, alpha=1):
-        return inplace.arithmetic(self, other if alpha == 1 else api.mul(other, alpha), ops.sub)
-    def mul_(self, other): return inplace.arithmetic(self, other, ops.mul)
-    def div_(self, other): return inplace.arithmetic(self, other, ops.div)
-    def zero_(self): return inplace.fill(self, 0, "ZeroBackward0")
-    def fill_(self, value): return inplace.fill(self, value)
-    def copy_(self, src): return inplace.copy(self, src)
-    def clamp_(self, min=None, max=None): return inplace.clamp(self, min, max)
-    def masked_fill_(self, mask, value): return inplace.masked_fill(self, mask, value)
-    def masked_fill(self, mask, value): return inplace.masked_fill(api.clone(self), mask, value)
-
-    def normal_(self, mean=0.0, std=1.0, *, generator=None):
-        """Fill with normal samples, torch's stream for torch's generator (random.py)."""
-        values = np.empty_like(self._data)
-        random.normal_array_(values, mean, std, generator)
-        return inplace.fill_from(self, values)
-
-    def uniform_(self, a=0.0, b=1.0, *, generator=None):
-        values = np.empty_like(self._data)
-        random.uniform_array_(values, a, b, generator)
-        return inplace.fill_from(self, values)
-
-    def exp(self): return api.exp(self)
-    def log(self): return api.log(self)
-    def log10(self): return api.log10(self)
-    def tanh(self): return api.tanh(self)
-    def sqrt(self): return api.sqrt(self)
-    def relu(self): return api.relu(self)
-    def sigmoid(self): return api.sigmoid(self)
-    def abs(self): return api.abs(self)
-    def clamp(self, min=None, max=None): return api.clamp(self, min, max)
-    clip = clamp
-    def pow(self, exponent): return api.pow(self, exponent)
-    def clone(self): return api.clone(self)
-
-    # ------------------------------------------------------------------ reductions
-    def sum(self, dim=None, keepdim=False, *, keepdims=None, dtype=None):
-        out = api_shape.sum(self, dim, keepdim if keepdims is None else keepdims)
-        return out if dtype is None else api.cast(out, dtype)
-
-    def mean(self, dim=None, keepdim=False, *, keepdims=None):
-        return api_shape.mean(self, dim, keepdim if keepdims is None else keepdims)
-
-    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None, keepdims=None):
-        return api_shape.var(self, dim, _correction(unbiased, correction), keepdim if keepdims is None else keepdims)
-
-    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None, keepdims=None):
-        return api_shape.std(self, dim, _correction(unbiased, correction), keepdim if keepdims is None else keepdims)
-
-    def max(self, dim=None, keepdim=False, *, keepdims=None):
-        return api_shape.max(self, dim, keepdim if keepdims is None else keepdims)
-
-    def min(self, dim=None, keepdim=False, *, keepdims=None):
-        return api_shape.min(self, dim, keepdim if keepdims is None else keepdims)
-
-    def argmax(self, dim=None, keepdim=False): return api_shape.argmax(self, dim, keepdim)
-    def argmin(self, dim=None, keepdim=False): return api_shape.argmin(self, dim, keepdim)
-    def all(self): return _make(np.asarray(self._data.all()))
-    def any(self): return _make(np.asarray(self._data.any()))
-
-    # ------------------------------------------------------------------ shape
-    def view(self, *shape): return api_shape.reshape(self, _shape_arg(shape), strict=True)
-    def reshape(self, *shape): return api_shape.reshape(self, _shape_arg(shape))
-    def view_as(self, other): return api_shape.reshape(self, other._data.shape, strict=True)
-    def reshape_as(self, other): return api_shape.reshape(self, other._data.shape)
-    def flatten(self, start_dim=0, end_dim=-1): return api_shape.flatten(self, start_dim, end_dim)
-    def transpose(self, dim0, dim1): return api_shape.transpose(self, dim0, dim1)
-    def permute(self, *dims): return api_shape.permute(self, _shape_arg(dims))
-    def unsqueeze(self, dim): return api_shape.unsqueeze(self, dim)
-    def squeeze(self, dim=None): return api_shape.squeeze(self, dim)
-    def expand(self, *shape): return api_shape.expand(self, _shape_arg(shape))
-    def expand_as(self, other): return api_shape.expand(self, other._data.shape)
-    def t(self): return api_shape.t(self)
-
 
 def _op(fn, a, b, *extra):
     """An operator method: an operand that is not a tensor, number or array gives NotImplemented,
@@ -433,23 +352,8 @@ def _op(fn, a, b, *extra):
         return NotImplemented
 
 
-def _shape_arg(shape):
-    """view(2, 3), view((2, 3)) and view([2, 3]) all mean (2, 3)."""
-    if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
-        return tuple(shape[0])
-    return shape
-
-
-def _correction(unbiased, correction):
-    if correction is not None:
-        if unbiased is not None:
-            raise TypeError("var() takes unbiased or correction, not both")
-        return correction
-    return 1 if unbiased is None or unbiased else 0
-
-
 def _rebuild(data, requires_grad):
     return _make(data).requires_grad_(requires_grad) if requires_grad else _make(data)
 
 
-from . import api, api_shape, inplace, ops, random  # noqa: E402  (the front needs Tensor; its methods call the front)
+from . import api, api_shape, inplace, ops  # noqa: E402  (the front needs Tensor; the operators call it)
