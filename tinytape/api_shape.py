@@ -113,7 +113,7 @@ def reshape(x, shape, name="ViewBackward0", strict=False):
             raise RuntimeError(f"cannot reshape tensor of 0 elements into shape {list(shape)} because the "
                                f"unspecified dimension size -1 can be any value and is ambiguous") from None
         raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {data.size}") from None
-    if out.size and not np.shares_memory(out, data):    # numpy copied: not a view
+    if out.size and not np.may_share_memory(out, data):  # numpy copied: not a view
         if strict:
             raise RuntimeError(errors.VIEW_STRIDES)
         return record(out, rule, ops.reshape, "UnsafeViewBackward0", (x,))

@@ -64,7 +64,12 @@ def _has_ellipsis(idx):
 
 def parse(index, ndim):
     """A torch index as an Index."""
-    idx = tuple(_part(i) for i in index) if type(index) is tuple else (_part(index),)
+    if type(index) is not tuple:                          # one index (C[Xb], Y[ix], x[0], x[1:]):
+        i = _part(index)                                  # nothing to reorder
+        if type(i) is np.ndarray:
+            return Index(None, i, False)
+        return Index(None, (i, Ellipsis) if i is not Ellipsis else (i,), True)
+    idx = tuple(_part(i) for i in index)
     if not builtins.any(isinstance(i, np.ndarray) for i in idx):
         # a view; a trailing Ellipsis makes numpy return a 0-d array, not a scalar, for x[0] of 1-D
         return Index(None, idx if _has_ellipsis(idx) else idx + (Ellipsis,), True)

@@ -12,6 +12,8 @@ from .device import CPU, check as _device, device as device_type
 from .tensor_methods import TensorMethods, _correction, _shape_arg  # noqa: F401  (used by creation, random)
 
 _new_object = object.__new__
+_Size = printing.Size
+_size = tuple.__new__
 
 
 def _make(data):
@@ -183,7 +185,7 @@ class Tensor(TensorMethods):
     # ------------------------------------------------------------------ attributes
     @property
     def shape(self):
-        return printing.Size(self._data.shape)
+        return _size(_Size, self._data.shape)         # numpy's shape is ints already: no checks
 
     ndim = property(lambda self: self._data.ndim)
     dtype = property(lambda self: dtypes.of(self._data.dtype))
@@ -194,7 +196,7 @@ class Tensor(TensorMethods):
 
     def size(self, dim=None):
         if dim is None:
-            return printing.Size(self._data.shape)
+            return _size(_Size, self._data.shape)
         from .shapes import norm_dim
         return self._data.shape[norm_dim(dim, self._data.ndim)] if self._data.ndim else 1
 
