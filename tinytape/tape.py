@@ -237,7 +237,7 @@ def backward(root, seed, retain_graph=False):
                 if type(gu) is not np.ndarray or gu.shape != shape or gu.dtype != dtype:
                     gu = _fit(gu, shape, dtype)
                 prev = into.get(u)
-                into[u] = gu if prev is None else prev + gu
+                into[u] = gu if prev is None else _add(prev, gu)
             done.append((n, g))
             if retain_graph or n.saved is None:
                 kept.append(_tape[i])
@@ -268,6 +268,12 @@ def _fit(g, shape, dtype):
     return g
 
 
+def _add(a, b):
+    """a + b as a new array (numpy gives a scalar for two 0-d arrays: a gradient is always an array)."""
+    s = a + b
+    return s if type(s) is np.ndarray else np.asarray(s)
+
+
 def _own(g, owned):
     """g itself if no other gradient holds it, else a copy: no two .grad arrays share memory."""
     if g.base is not None or id(g) in owned or not g.flags.writeable:
@@ -283,7 +289,7 @@ def _accumulate(t, g, owned):
     if prev is None:
         t._grad = _own(g, owned)
     elif type(prev) is np.ndarray:
-        t._grad = prev + g
+        t._grad = _add(prev, g)
     else:
         np.add(prev._data, g, out=prev._data, casting="unsafe")
         prev._ver[0] += 1
