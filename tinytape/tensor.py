@@ -124,8 +124,7 @@ class Tensor(TensorMethods):
                 return self
             raise RuntimeError(errors.NON_LEAF_FLAG)
         if flag and self._data.dtype not in dtypes.FLOATS:
-            raise RuntimeError(f"only Tensors of floating point dtype can require gradients "
-                               f"(this one is {self._data.dtype})")
+            raise RuntimeError("Only Tensors of floating point dtype can require gradients")
         self._rg = flag
         return self
 
