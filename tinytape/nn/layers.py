@@ -105,9 +105,13 @@ class Embedding(Module):
     def forward(self, input):
         if self.max_norm is not None:
             self._renorm(input)
-        out = _F().embedding(input, self.weight)
+        idx = _tt.as_tensor(input)
+        if idx.dim() > 1:           # flat indices, then the shape: the core's backward takes 1-D indices
+            out = _F().embedding(idx.reshape(-1), self.weight).reshape(*idx.shape, self.embedding_dim)
+        else:
+            out = _F().embedding(idx, self.weight)
         if self.padding_idx is not None and out.requires_grad:         # the padding row gets no gradient
-            pad = (_tt.as_tensor(input) == self.padding_idx).unsqueeze(-1)
+            pad = (idx == self.padding_idx).unsqueeze(-1)
             out = _tt.where(pad, out.detach(), out)
         return out
 

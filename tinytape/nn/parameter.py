@@ -14,6 +14,8 @@ class Parameter(_tt.Tensor):
             data = _tt.empty(0)
         if not isinstance(data, _tt.Tensor):
             raise TypeError(f"Parameter(): argument 'data' must be Tensor, not {type(data).__name__}")
+        if requires_grad and not data.is_floating_point():
+            raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
         src = data.detach()                               # same memory and version, outside the graph
         p = object.__new__(cls)
         for k in _SLOTS:
