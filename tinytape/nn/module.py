@@ -94,7 +94,7 @@ class Module:
     # ------------------------------------------------------------------ calling
     def __call__(self, *args, **kwargs):
         d = self.__dict__
-        if not d["_forward_hooks"] and not d["_forward_pre_hooks"]:
+        if not (d["_forward_hooks"] or d["_forward_pre_hooks"]):
             return self.forward(*args, **kwargs)
         for hook in list(d["_forward_pre_hooks"].values()):
             out = hook(self, args)
@@ -212,9 +212,15 @@ class Module:
     # ------------------------------------------------------------------ attributes
     def __getattr__(self, name):
         d = self.__dict__
-        for key in ("_parameters", "_buffers", "_modules"):
-            if key in d and name in d[key]:
-                return d[key][name]
+        params = d.get("_parameters")
+        if params is not None and name in params:
+            return params[name]
+        buffers = d.get("_buffers")
+        if buffers is not None and name in buffers:
+            return buffers[name]
+        modules = d.get("_modules")
+        if modules is not None and name in modules:
+            return modules[name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __setattr__(self, name, value):
