@@ -340,3 +340,44 @@ def test_module_list_and_dict_as_torch():
     same_error(lambda: tm.layers[10], lambda: mm.layers[10])
     same_error(lambda: torch.nn.ModuleList(3), lambda: tnn.ModuleList(3))
     same_error(lambda: torch.nn.ModuleDict([("a",)]), lambda: tnn.ModuleDict([("a",)]))
+
+
+def test_weight_tying_as_torch():
+    """lm_head.weight = emb.weight: one parameter walked once, two state-dict keys, both uses'
+    gradients added."""
+    def make(T, nn):
+        class LM(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.emb = nn.Embedding(7, 4)
+                self.head = nn.Linear(4, 7, bias=False)
+                self.head.weight = self.emb.weight
+
+            def forward(self, idx):
+                return self.head(self.emb(idx).tanh())
+        return LM()
+    tm, mm = twin(make)
+    assert mm.head.weight is mm.emb.weight
+    assert [n for n, _ in mm.named_parameters()] == [n for n, _ in tm.named_parameters()] == ["emb.weight"]
+    assert [n for n, _ in mm.named_parameters(remove_duplicate=False)] == \
+        [n for n, _ in tm.named_parameters(remove_duplicate=False)]
+    assert list(mm.state_dict()) == list(tm.state_dict()) == ["emb.weight", "head.weight"]
+    run(tm, mm, np.array([[1, 2, 3], [3, 0, 6]]), tol=DEEP)
+
+
+def test_custom_extra_repr_and_size_mismatch_without_strict():
+    def make(T, nn):
+        class Scale(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.s = nn.Parameter(T.ones(2))
+                self.inner = nn.Linear(2, 2)
+
+            def extra_repr(self):
+                return "factor=2,\nmode='x'"
+        return nn.Sequential(Scale(), nn.Softmax(dim=-1))
+    tm, mm = twin(make)
+    same_repr(tm, mm)
+    ts, ms = tm.state_dict(), mm.state_dict()
+    ts["0.s"], ms["0.s"] = torch.zeros(3), tinytape.zeros(3)
+    same_error(lambda: tm.load_state_dict(ts, strict=False), lambda: mm.load_state_dict(ms, strict=False))
