@@ -7,10 +7,10 @@
     model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
     model.load_state_dict(state)                # torch's keys: "0.weight", "0.bias", ...
 
-Files: module.py (Module), module_state.py (its state_dict / load_state_dict / to), parameter.py (Parameter, Buffer), containers.py (Sequential,
-ModuleList, ModuleDict), layers.py (Linear, Embedding, BatchNorm1d, activations, losses),
-more_layers.py (LayerNorm, Dropout, GELU, SiLU), init.py (nn.init), utils.py (nn.utils),
-functional.py (nn.functional).
+Files: module.py (Module), module_state.py (its state_dict / load_state_dict / to),
+parameter.py (Parameter, Buffer), containers.py (Sequential, ModuleList, ModuleDict), layers.py
+(Linear, Embedding, BatchNorm1d, activations, losses), more_layers.py (LayerNorm, Dropout, GELU,
+SiLU), init.py (nn.init), utils.py (nn.utils), functional.py (nn.functional).
 """
 from . import functional, init, utils
 from .containers import ModuleDict, ModuleList, Sequential
