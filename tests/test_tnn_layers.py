@@ -83,7 +83,8 @@ def test_calculate_gain_and_init_errors():
     same_error(lambda: torch.nn.init.calculate_gain("swish"), lambda: tnn.init.calculate_gain("swish"))
     same_error(lambda: torch.nn.init.calculate_gain("leaky_relu", True),
                lambda: tnn.init.calculate_gain("leaky_relu", True))
-    same_error(lambda: torch.nn.init.kaiming_uniform_(torch.empty(3)), lambda: tnn.init.kaiming_uniform_(tinytape.empty(3)))
+    same_error(lambda: torch.nn.init.kaiming_uniform_(torch.empty(3)),
+               lambda: tnn.init.kaiming_uniform_(tinytape.empty(3)))
     same_error(lambda: torch.nn.init.xavier_normal_(torch.empty(3)), lambda: tnn.init.xavier_normal_(tinytape.empty(3)))
     same_error(lambda: torch.nn.init.kaiming_normal_(torch.empty(3, 3), mode="fan"),
                lambda: tnn.init.kaiming_normal_(tinytape.empty(3, 3), mode="fan"))
