@@ -18,7 +18,8 @@ numpy has no fma, so `fma` computes it exactly:
 - float64: Dekker's exact product, an exact sum and rounding to odd (Boldo and Melquiond,
   "Emulation of FMA and correctly rounded sums: proved algorithms using rounding to odd", IEEE
   Trans. Computers 2008), about 30 numpy passes; exact unless a product overflows (|a*b| near
-  1e308) or underflows (below ~1e-292), where it falls back to a*b + c rounded twice.
+  1e308) or underflows (below ~1e-292), where it falls back to a*b + c rounded twice; zeros
+  and non-finite results are taken from a*b + c, which has IEEE's signs for them.
 Each function writes into `x` in place (x's array; the caller bumps the tensor's version).
 """
 import numpy as np
@@ -72,7 +73,7 @@ def _fma64(a, b, c):
     th, tl = _two_sum(c, uh)
     v, ve = _two_sum(tl, ul)
     out = th + _to_odd(v, ve)
-    bad = ~np.isfinite(out)
+    bad = ~np.isfinite(out) | (out == 0)           # inf/nan, and a zero's sign: as a*b + c has them
     if bad.any():
         out[bad] = (uh + c)[bad]
     return out
@@ -80,6 +81,8 @@ def _fma64(a, b, c):
 
 def fma(a, b, c):
     """a * b + c rounded once, in c's dtype (a, b: arrays or numbers already in c's dtype)."""
+    if c.ndim == 0:                     # numpy gives scalars for 0-d arithmetic: work on one element
+        return fma(a, np.reshape(b, -1), np.reshape(c, -1)).reshape(())
     return _fma32(a, b, c) if c.dtype == np.float32 else _fma64(a, b, c)
 
 

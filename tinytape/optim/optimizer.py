@@ -205,7 +205,7 @@ class Optimizer:
         def cast(param, value, key=None):
             if isinstance(value, Tensor) or _is_array(value):
                 if not isinstance(value, Tensor):
-                    value = _make(np.array(value))
+                    value = _make(np.asarray(value).copy())
                 if key == "step" or not param.is_floating_point():
                     return value
                 return value.to(dtype=param.dtype)
