@@ -188,6 +188,27 @@ def test_kernels_match_torch_ops(dtype):
             assert_bits(x, tfn(torch.from_numpy(x0.copy())), f"{name} n={n}")
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("name,kwargs", [("SGD", dict(lr=0.1, momentum=0.9, weight_decay=0.1, nesterov=True)),
+                                         ("Adam", dict(amsgrad=True, weight_decay=0.1)), ("AdamW", {})])
+def test_non_finite_values_as_torch_and_silently(rounded_sqrt, name, kwargs, dtype):
+    """inf, nan, overflowing and zero gradients: the same values as torch (nan where torch has nan),
+    and no numpy warning (the suite turns RuntimeWarnings into errors)."""
+    big = np.finfo(dtype).max / 4
+    init = np.array([1.0, -2.0, big, -big, 0.0, 3.0, 1e-30, -0.0], dtype)
+    grads = [np.array([np.inf, -np.inf, np.nan, big, 0.0, -big, 1e-30, -0.0], dtype),
+             np.array([1.0, 2.0, 3.0, big, -big, 0.0, -0.0, 1e-30], dtype)]
+    x, t = tinytape.tensor(init.copy(), requires_grad=True), torch.tensor(init.copy(), requires_grad=True)
+    x_opt, t_opt = TT[name]([x], **kwargs), TORCH[name]([t], **kwargs)
+    for g in grads:
+        x.grad, t.grad = tinytape.tensor(g.copy()), torch.tensor(g.copy())
+        x_opt.step()
+        t_opt.step()
+        np.testing.assert_array_equal(np.asarray(x), t.detach().numpy())
+        num = ~np.isnan(np.asarray(x))                     # zeros' signs too (a NaN's sign is the CPU's)
+        assert np.array_equal(np.signbit(np.asarray(x))[num], np.signbit(t.detach().numpy())[num])
+
+
 # ---------------------------------------------------------------------------------- groups, versions
 def test_param_groups_with_different_settings():
     xs, ts = pair(np.float32)

@@ -27,6 +27,7 @@ rounded one, the whole trajectory is bit-identical (tests/test_optim.py checks b
 import numpy as np
 
 from .. import dtypes, tape
+from ..quiet import quiet
 from . import _kernels as K
 from .optimizer import Optimizer, bump, check_number, grad_array
 from ..tensor import Tensor, _make
@@ -78,7 +79,7 @@ class Adam(Optimizer):
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns the closure's loss, if any."""
         loss = self._closure(closure)
-        with tape.no_grad():
+        with tape.no_grad(), quiet():             # torch never warns of overflow or 0/0
             for group in self.param_groups:
                 self._group_step(group)
         return loss

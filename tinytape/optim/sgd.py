@@ -13,6 +13,7 @@ torch's. For each parameter p with a gradient g:
     p.add_(g, alpha=-lr)
 """
 from .. import tape
+from ..quiet import quiet
 from . import _kernels as K
 from .optimizer import Optimizer, bump, check_number, grad_array
 from ..tensor import _make
@@ -50,7 +51,7 @@ class SGD(Optimizer):
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns the closure's loss, if any."""
         loss = self._closure(closure)
-        with tape.no_grad():
+        with tape.no_grad(), quiet():             # torch never warns of overflow or 0/0
             for group in self.param_groups:
                 self._group_step(group)
         return loss
