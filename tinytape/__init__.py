@@ -91,3 +91,4 @@ def is_tensor(obj):
 def numel(input):
     return input.numel()
 from . import nn  # noqa: E402  (torch.nn: last, it builds on the rest)
+from . import optim  # noqa: E402  (torch.optim)
