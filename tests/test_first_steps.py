@@ -50,7 +50,8 @@ def test_the_wheel_installs_tinytape_and_nn_and_the_training_command(tmp_path):
     top = {n.split("/")[0] for n in names}
     info = {n for n in top if n.endswith(".dist-info")}
     assert top - info == {"tinytape", "nn"} and len(info) == 1        # demos/ is in the source, not the wheel
-    assert {"tinytape/__init__.py", "tinytape/optim/__init__.py", "nn/__init__.py", "nn/train.py"} <= set(names)
+    assert {"tinytape/__init__.py", "tinytape/optim/__init__.py", "tinytape/nn/__init__.py", "nn/__init__.py",
+            "nn/train.py"} <= set(names)
     assert not [n for n in names if n.startswith(("demos/", "tests/"))]
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
