@@ -194,8 +194,8 @@ def pow(x, p):
         p = p._data.item()
     elif isinstance(p, np.generic):
         p = p.item()
-    if not isinstance(p, (builtins.int, builtins.float)):
-        raise TypeError(f"unsupported exponent type: {type(p).__name__}")
+    if not isinstance(p, (builtins.int, builtins.float)):       # Python's words for x ** [2], as torch's
+        raise TypeError(f"unsupported operand type(s) for ** or pow(): 'Tensor' and '{_kind(p)}'")
     data = x._data
     if data.dtype.kind != "f":                          # integer and bool tensors, as torch's
         dt = result_type(data.dtype, data.ndim, np.result_type(p), None)      # float p: float32

@@ -43,6 +43,8 @@ def _has_float64(data):
     if isinstance(data, (list, tuple)):
         return any(_has_float64(e) for e in data)
     dt = getattr(data, "dtype", None)
+    if isinstance(dt, dtypes.dtype):                              # a tensor's dtype: tinytape.float64
+        dt = dt.dtype
     return isinstance(dt, np.dtype) and dt == dtypes.F64        # (np.dtype(None) is float64)
 
 

@@ -68,9 +68,15 @@ def cast_result(got, want):
     return RuntimeError(f"result type {name(got)} can't be cast to the desired output type {name(want)}")
 
 
+class DeviceError(RuntimeError, AssertionError):
+    """A device other than the CPU. torch raises RuntimeError for most devices it lacks, but
+    AssertionError ("Torch not compiled with CUDA enabled") for CUDA on a CPU-only build: an
+    `except` clause written for either catches this one."""
+
+
 def device(dev):
-    return RuntimeError(f"tinytape runs on the CPU only (numpy): device '{dev}' is not available; "
-                        f"use 'cpu' or leave device= out")
+    return DeviceError(f"tinytape runs on the CPU only (numpy): device '{dev}' is not available; "
+                       f"use 'cpu' or leave device= out")
 
 
 def dim_error(dim, ndim):

@@ -32,6 +32,8 @@ class Index:
 
 def _part(i):
     t = type(i)
+    if t is slice and i.step is not None and i.step < 0:
+        raise ValueError("step must be greater than zero")    # torch has no negative steps (numpy would reverse)
     if t is int or t is slice or i is None or i is Ellipsis:
         return i
     if hasattr(i, "_data"):                               # a tensor: copied, so that writing it
@@ -90,6 +92,28 @@ def parse(index, ndim):
         elif i is not None:
             first.append(slice(None))
     return Index(tuple(first), tuple(i for i in idx if not _is_int(i)), False)
+
+
+def selects_a_view(index, shape):
+    """Whether torch's x[index] = v first takes a view of x (an int, a None, a slice that is not the
+    whole dim): then x is written through that view, and for a leaf that requires grad torch says
+    "a view of a leaf Variable". Ellipsis, whole slices and index arrays alone write x itself."""
+    idx = tuple(_part(i) for i in index) if type(index) is tuple else (_part(index),)
+    width = [0 if i is None or i is Ellipsis else i.ndim if isinstance(i, np.ndarray) and i.dtype.kind == "b"
+             else 1 for i in idx]
+    d = 0
+    for i, w in zip(idx, width):
+        if i is Ellipsis:
+            d += len(shape) - builtins.sum(width)
+            continue
+        if i is None or isinstance(i, (bool, np.bool_)) or _is_int(i):
+            return True
+        if type(i) is slice:                              # torch's test: start 0, step 1, stop past the end
+            if i.start not in (None, 0) or i.step not in (None, 1) or (
+                    i.stop is not None and (d >= len(shape) or i.stop < shape[d])):
+                return True
+        d += w
+    return False
 
 
 def take(data, index):

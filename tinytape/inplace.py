@@ -139,6 +139,8 @@ def setitem(x, index, value):
         raise TypeError(f"can't assign a {type(value).__name__} to a tensor")
     v = v.astype(x._data.dtype, copy=False)
     recording = _recording(x, tv)
+    if recording and x._node is None and x._rg and indexing.selects_a_view(index, x._data.shape):
+        raise RuntimeError(errors.VIEW_OF_LEAF_INPLACE)   # torch writes x[0] = v through the view x[0]
     _check(x, recording)
     if not recording:
         indexing.put(x._data, index, v)
