@@ -72,6 +72,8 @@ def _ragged(data):
 
 def _leaf(arr, requires_grad):
     t = _make(arr)
+    if requires_grad and arr.dtype.kind != "f":          # a factory's words differ from requires_grad_'s
+        raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
     return t.requires_grad_(True) if requires_grad else t
 
 

@@ -71,7 +71,7 @@ def write(x, out, rule, prim, name, inputs, at):
         grads = rule(region.copy())
         region[...] = 0 if grads[at] is None else grads[at]
         return (gb,) + tuple(d for i, d in enumerate(grads) if i != at)
-    Node("CopySlices", (_old_edge(base),) + tuple(e for i, e in enumerate(edges) if i != at), copy_slices, saved, base)
+    Node("torch::autograd::CopySlices", (_old_edge(base),) + tuple(e for i, e in enumerate(edges) if i != at), copy_slices, saved, base)
     x._view = (base, read, -1)                         # stale: x becomes a view of the new base
     tape.refresh_view(x)
     return x
@@ -152,7 +152,7 @@ def setitem(x, index, value):
     except ValueError:
         raise errors.expand_error(v.shape, target.shape) from None
     out, rule = ops.index_put(x._data, v, idx)
-    write(x, out, rule, ops.index_put, "CopySlices" if idx.basic else "IndexPutBackward0", (x, tv), 0)
+    write(x, out, rule, ops.index_put, "torch::autograd::CopySlices" if idx.basic else "IndexPutBackward0", (x, tv), 0)
 
 
 def fill(x, value, name="FillBackward2"):

@@ -63,8 +63,8 @@ class Node:
     def next_functions(self):
         return tuple((u if type(u) is Node else None if u is None else AccumulateGrad(u), 0) for u in self.inputs)
 
-    def __repr__(self):
-        return f"<{self._name} object at {hex(id(self))}>"
+    def __repr__(self):                                 # torch::autograd::CopySlices is <CopySlices ...>
+        return f"<{self._name.rpartition('::')[2]} object at {hex(id(self))}>"
 
 
 class AccumulateGrad:

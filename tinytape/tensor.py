@@ -124,7 +124,7 @@ class Tensor(TensorMethods):
                 return self
             raise RuntimeError(errors.NON_LEAF_FLAG)
         if flag and self._data.dtype not in dtypes.FLOATS:
-            raise RuntimeError("Only Tensors of floating point dtype can require gradients")
+            raise RuntimeError("only Tensors of floating point dtype can require gradients")
         self._rg = flag
         return self
 
@@ -297,14 +297,14 @@ class Tensor(TensorMethods):
 
     def __repr__(self):
         node = self.grad_fn
-        return printing.tensor_str(self._data, requires_grad=self._rg, grad_fn=node and node._name,
+        return printing.tensor_str(self._data, requires_grad=self._rg, grad_fn=node and _short(node._name),
                                    get_default_dtype=dtypes.default_float)
 
     __str__ = __repr__
 
     def __format__(self, spec):
         node = self._node
-        return printing.format_scalar(self._data, spec, requires_grad=self._rg, grad_fn=node and node._name,
+        return printing.format_scalar(self._data, spec, requires_grad=self._rg, grad_fn=node and _short(node._name),
                                       get_default_dtype=dtypes.default_float)
 
     def __reduce__(self):
@@ -351,6 +351,11 @@ def _op(fn, a, b, *extra):
         return fn(a, b, *extra)
     except api.NotAnOperand:
         return NotImplemented
+
+
+def _short(name):
+    """A grad_fn as a tensor prints it: `torch::autograd::CopySlices` is `CopySlices`, as in torch."""
+    return name.rpartition("::")[2]
 
 
 def _rebuild(data, requires_grad):
