@@ -120,7 +120,7 @@ def test_max_min_with_dim_ties_route_to_the_first_index(name, dim, dtype):
     """torch.max(x, dim): the first maximal index is returned and gets the whole gradient."""
     x = TIES.astype(dtype)
     out, _, grads, _ = check(lambda T, F, x: tuple(getattr(T, name)(x, dim)), x, tol=EXACT)
-    assert np.count_nonzero(grads[0]) == out[0].data.size      # one-hot per reduced slice
+    assert np.count_nonzero(grads[0]) == out[0].numel()      # one-hot per reduced slice
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
