@@ -122,6 +122,27 @@ def arithmetic(x, other, prim):
     return write(x, out, rule, prim, name, (x, tb), 0)
 
 
+def _through_view(index, shape):
+    """Whether torch writes x[index] = v through a view of x: it applies the ints, None, bool
+    scalars and slices first (a slice over a whole dim, and Ellipsis, make no view), then copies
+    or index_puts into the result. A leaf then gets torch's view-of-a-leaf error, not the leaf one."""
+    parts = [indexing._part(p) for p in (index if type(index) is tuple else (index,))]
+    widths = [0 if p is None or p is Ellipsis or isinstance(p, (bool, np.bool_)) else
+              p.ndim if isinstance(p, np.ndarray) and p.dtype.kind == "b" else 1 for p in parts]
+    d = 0
+    for p, w in zip(parts, widths):
+        if p is Ellipsis:
+            d += len(shape) - sum(widths)
+            continue
+        if p is None or isinstance(p, (bool, np.bool_, int, np.integer)) or \
+                (isinstance(p, np.ndarray) and p.ndim == 0 and p.dtype.kind == "b"):
+            return True
+        if isinstance(p, slice) and d < len(shape) and p.indices(shape[d]) != (0, shape[d], 1):
+            return True
+        d += w
+    return False
+
+
 def setitem(x, index, value):
     """x[index] = value (torch's index_put_ / copy_ into a view); the value is cast to x's dtype."""
     tv = value if isinstance(value, Tensor) else None
@@ -130,6 +151,8 @@ def setitem(x, index, value):
         raise TypeError(f"can't assign a {type(value).__name__} to a tensor")
     v = v.astype(x._data.dtype, copy=False)
     recording = _recording(x, tv)
+    if recording and x._node is None and x._rg and _through_view(index, x._data.shape):
+        raise RuntimeError(errors.VIEW_OF_LEAF_INPLACE)
     _check(x, recording)
     if not recording:
         indexing.put(x._data, index, v)
