@@ -114,6 +114,11 @@ def test_embedding_repeated_indices(dtype):
     check(lambda T, F, i, w: F.embedding(i, w), np.array([2, 2, 0]), randn(4, 3, dtype=dtype), tol=EXACT,
           grad_tol=REDUCE)
     check(lambda T, F, i, w: F.embedding(i, w), np.array(1), randn(4, 3, dtype=dtype), tol=EXACT)
+    # empty rows or an empty index, any index shape
+    check(lambda T, F, i, w: F.embedding(i, w), np.array(0), randn(1, 0, dtype=dtype), tol=EXACT)
+    check(lambda T, F, i, w: F.embedding(i, w), np.zeros((2, 0), np.int64), randn(3, 2, dtype=dtype), tol=EXACT)
+    check(lambda T, F, i, w: F.embedding(i, w), idx.reshape(4, 8, 3), randn(27, 2, dtype=dtype), tol=EXACT,
+          grad_tol=REDUCE)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

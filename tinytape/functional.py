@@ -127,8 +127,8 @@ def embedding(input, weight):
         raise IndexError(f"index out of range in self: embedding indices must be in [0, {table.shape[0] - 1}], "
                          f"got {idx.min() if idx.min() < 0 else idx.max()}")
     out, rule = fused.embedding(table, idx.copy())
-    d = table.shape[1]                                    # the rule scatters (N, d) rows: an index of
-    return record(out, lambda g: rule(np.reshape(g, (-1, d))), fused.embedding, "EmbeddingBackward0",
+    rows = (idx.size, table.shape[1])                     # the rule scatters (N, d) rows: an index of
+    return record(out, lambda g: rule(np.reshape(g, rows)), fused.embedding, "EmbeddingBackward0",
                   (weight,))                              # any shape gives g of shape idx.shape + (d,)
 
 
