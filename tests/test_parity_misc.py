@@ -72,15 +72,50 @@ def test_in_place_updates_under_no_grad(op, other, dtype):
             exec(f"x {op} {other}", env)
         results.append(env["x"])
     assert results[0].requires_grad and results[0].grad_fn is None
-    assert_close(results[0].data, results[1].detach().numpy(), EXACT, f"x {op} {other}")
+    assert_close(results[0].detach().numpy(), results[1].detach().numpy(), EXACT, f"x {op} {other}")
 
 
 def test_data_update_keeps_the_same_array():
-    x = tinytape.tensor(randn(3, dtype=np.float32), requires_grad=True)
-    data = x.data
-    x.grad = np.ones(3, dtype=np.float32)
-    x.data += -0.1 * x.grad                                # exactly the lecture's line
-    assert x.data is data and x.data.dtype == np.float32
+    """The lecture's `p.data += -lr * p.grad`: written into p's own memory, as torch does (.data
+    is a tensor that shares p's memory and version counter), with torch's values and version."""
+    a, g = randn(3, dtype=np.float32), randn(3, dtype=np.float32, seed=1)
+    results = []
+    for lib in (tinytape, torch):
+        x = lib.tensor(a, requires_grad=True)
+        memory = np.asarray(x.detach())
+        x.grad = lib.tensor(g)
+        x.data += -0.1 * x.grad                            # exactly the lecture's line
+        assert np.shares_memory(np.asarray(x.detach()), memory)
+        assert x.requires_grad and x.is_leaf and x.dtype == lib.float32
+        results.append(x)
+    assert_close(results[0].detach().numpy(), results[1].detach().numpy(), EXACT, "p.data += -lr * p.grad")
+    with pytest.raises(TypeError, match="^assigned grad expected to be a Tensor or None but got grad of type "
+                       "numpy.ndarray$") as info:
+        results[0].grad = g
+    with pytest.raises(TypeError) as torch_info:
+        results[1].grad = g
+    assert str(info.value) == str(torch_info.value)
+
+
+def test_writes_through_data_count_as_writes_unlike_torch():
+    """A deliberate difference, on the safe side: torch's `.data` has a version counter of its own, so
+    a write through it is invisible to autograd and a backward through a saved x silently uses the
+    new values; tinytape's `.data` shares x's counter (as `detach()` does in both), so that backward
+    raises torch's "modified by an inplace operation" instead."""
+    a = randn(3, dtype=np.float32)
+    for lib in (tinytape, torch):
+        x = lib.tensor(a, requires_grad=True)
+        y = x * x                                          # saves x
+        x.data.mul_(2.0)
+        if lib is torch:
+            assert x._version == 0
+            y.sum().backward()
+            np.testing.assert_array_equal(x.grad.numpy(), 2 * (2 * a))
+        else:
+            assert x._version == 1
+            with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+                y.sum().backward()
+            assert x.grad is None
 
 
 @pytest.mark.parametrize("index,value", [("0", "5.0"), ("(slice(None), 1)", "T.tensor([7.0, 8.0])"),
@@ -96,7 +131,7 @@ def test_item_assignment(index, value):
         env = {"x": x, "T": lib, "X": lib.tensor(a)}
         exec(f"x[{index}] = {value}", env)
         results.append(x)
-    assert_close(results[0].data, results[1].numpy(), EXACT, "setitem")
+    assert_close(results[0].numpy(), results[1].numpy(), EXACT, "setitem")
 
 
 def test_accessors_like_torch():

@@ -209,13 +209,14 @@ class Graphs(RuleBasedStateMachine):
         for k, (n, a, r, t) in enumerate(grads):
             assert n.tt.requires_grad == n.ref.requires_grad, f"node {k}"
             assert n.tt.dtype == n.ref.detach().numpy().dtype, f"node {k}: dtype"
-            _close(n.tt.data, n.ref.detach().numpy(), n.truth.detach().numpy(), 0.0, f"node {k} value")
+            _close(n.tt.detach().numpy(), n.ref.detach().numpy(), n.truth.detach().numpy(), 0.0, f"node {k} value")
             if r is None:
                 assert a is None or not np.any(a), f"node {k}: torch has no gradient"
                 continue
             assert a is not None, f"node {k}: torch has a gradient, tinytape None"
+            assert isinstance(a, tinytape.Tensor), f"node {k}: .grad is a {type(a).__name__}"
             assert a.dtype == n.tt.dtype and a.shape == n.shape, f"node {k}: gradient dtype/shape"
-            _close(a, r.numpy(), t.numpy(), scale, f"node {k} gradient")
+            _close(a.numpy(), r.numpy(), t.numpy(), scale, f"node {k} gradient")
 
     def teardown(self):
         self.all.clear()

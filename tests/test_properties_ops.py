@@ -110,10 +110,10 @@ def _inputs(lib, args, kind):
 
 def _tt(fn, args, kind, up, factor):
     ins, wrt = _inputs(tinytape, args, kind)
-    arrays = [t.data for t, a in zip(ins, args) if isinstance(t, tinytape.Tensor) and not isinstance(a, Buffer)]
-    buffers = [t.data for t, a in zip(ins, args) if isinstance(a, Buffer)]
+    arrays = [np.asarray(t) for t, a in zip(ins, args) if isinstance(t, tinytape.Tensor) and not isinstance(a, Buffer)]
+    buffers = [np.asarray(t) for t, a in zip(ins, args) if isinstance(a, Buffer)]
     before = [a.copy() for a in arrays]
-    live = {id(t) for t in tape.entries()}
+    live = {id(n) for n in tape.nodes()}
     with strict():
         out = fn(tinytape, F, *ins)
         if out.requires_grad:
@@ -122,8 +122,12 @@ def _tt(fn, args, kind, up, factor):
             np.testing.assert_array_equal(g, (up * factor).astype(up.dtype), err_msg="backward wrote the upstream")
     for a, b in zip(arrays, before):
         np.testing.assert_array_equal(a, b, err_msg="an input array was written")
-    assert not [t for t in tape.entries() if id(t) not in live], "tape entries left after backward"
-    return out, [t.grad for t in wrt], arrays, buffers
+    # backward frees the nodes that saved values; those that saved nothing stay walkable, as torch's
+    assert not [n for n in tape.nodes() if id(n) not in live and n.saved is not None], \
+        "tape entries that saved values left after backward"
+    for t in wrt:
+        assert t.grad is None or isinstance(t.grad, tinytape.Tensor), f".grad is a {type(t.grad).__name__}"
+    return out, [None if t.grad is None else t.grad.numpy() for t in wrt], arrays, buffers
 
 
 def _torch(fn, args, up, absolute=False):
@@ -163,7 +167,7 @@ def parity(fn, args, *, tol, grad_tol=None, kind="c", magnitudes=False, seed=0, 
     fwd_scale = None if fwd_scale is None or np.size(fwd_scale) == 0 else fwd_scale
     grad_scales = [None if s is None or np.size(s) == 0 else s for s in grad_scales]
 
-    assert_close(out.data, ref, tol, "forward", scale=fwd_scale)
+    assert_close(out.detach().numpy(), ref, tol, "forward", scale=fwd_scale)
     floats = [a for a in args if isinstance(a, np.ndarray) and a.dtype.kind == "f"]
     precision = np.float32 if up.dtype == np.float32 else None
     for k, (a, g, r, g0, g2, gs) in enumerate(zip(floats, grads, ref_grads, zero, double, grad_scales)):
@@ -566,9 +570,9 @@ def test_op_parity(name, kind, data):
 def _torch_linear(layer, dtype):
     t = torch.nn.Linear(layer.in_features, layer.out_features, bias=layer.bias is not None, dtype=dtype)
     with torch.no_grad():
-        t.weight.copy_(torch.from_numpy(layer.weight.data.T.copy()))
+        t.weight.copy_(torch.from_numpy(np.asarray(layer.weight).T.copy()))
         if layer.bias is not None:
-            t.bias.copy_(torch.from_numpy(layer.bias.data))
+            t.bias.copy_(torch.from_numpy(np.asarray(layer.bias)))
     return t
 
 
@@ -577,11 +581,11 @@ def _torch_bn(layer, dtype):
                              track_running_stats=layer.track_running_stats, dtype=dtype)
     with torch.no_grad():
         if layer.affine:
-            t.weight.copy_(torch.from_numpy(layer.weight.data))
-            t.bias.copy_(torch.from_numpy(layer.bias.data))
+            t.weight.copy_(torch.from_numpy(np.asarray(layer.weight)))
+            t.bias.copy_(torch.from_numpy(np.asarray(layer.bias)))
         if layer.track_running_stats:
-            t.running_mean.copy_(torch.from_numpy(layer.running_mean.data))
-            t.running_var.copy_(torch.from_numpy(layer.running_var.data))
+            t.running_mean.copy_(torch.from_numpy(np.asarray(layer.running_mean)))
+            t.running_var.copy_(torch.from_numpy(np.asarray(layer.running_var)))
     return t
 
 
@@ -628,7 +632,7 @@ def _torch_twin(model, dtype):
         if isinstance(m, nn.Embedding):
             t = torch.nn.Embedding(m.num_embeddings, m.embedding_dim, dtype=dtype)
             with torch.no_grad():
-                t.weight.copy_(torch.from_numpy(m.weight.data))
+                t.weight.copy_(torch.from_numpy(np.asarray(m.weight)))
         elif isinstance(m, nn.Linear):
             t = _torch_linear(m, dtype)
         elif isinstance(m, nn.BatchNorm1d):
@@ -692,16 +696,17 @@ def test_layers_and_sequential_parity(case, steps):
             grads = [tp.grad.numpy() if tp.grad is not None else np.zeros(tuple(tp.shape)) for tp in tps]
             refs.append([g.T if p.ndim == 2 and isinstance(_owner(model, p), nn.Linear) else g
                          for p, g in zip(params, grads)])
-        assert_as_accurate(loss.data, *t_losses, f"loss at step {step}", scale=0.0)
+        assert_as_accurate(loss.detach().numpy(), *t_losses, f"loss at step {step}", scale=0.0)
         # a bias before a batchnorm has a true gradient of 0 (rounding noise in both engines): the
         # absolute floor of every gradient is relative to the model's largest gradient (PRECISION.md)
         scale = max(np.abs(r).max(initial=0) for r in refs[1])
         for k, (p, ref, truth) in enumerate(zip(params, *refs)):
-            assert p.grad.dtype == dtype and p.grad.shape == p.shape and np.isfinite(p.grad).all()
+            assert isinstance(p.grad, tinytape.Tensor) and p.grad.dtype == dtype and p.grad.shape == p.shape
+            assert np.isfinite(p.grad.numpy()).all()
             if len(X) == 2 and id(p) in before_bn:
                 continue          # a batchnorm of two rows gives +-1 whatever came before: these true
                                   # gradients are eps effects, below both engines' rounding
-            assert_as_accurate(p.grad, ref, truth, f"gradient of parameter {k} at step {step}", scale)
+            assert_as_accurate(p.grad.numpy(), ref, truth, f"gradient of parameter {k} at step {step}", scale)
         with tinytape.no_grad():
             for p in params:
                 p -= 0.1 * p.grad
@@ -711,9 +716,9 @@ def test_layers_and_sequential_parity(case, steps):
                     tp -= 0.1 * tp.grad
     for (name, b), (_, tb), (_, tb64) in zip(model.named_buffers(), *(t.named_buffers() for t in twins)):
         if b.dtype.kind != "f":
-            np.testing.assert_array_equal(b.data, tb.numpy(), err_msg=name)
+            np.testing.assert_array_equal(b.numpy(), tb.numpy(), err_msg=name)
         else:
-            assert_as_accurate(b.data, tb.numpy(), tb64.numpy(), name, 0.0)
+            assert_as_accurate(b.numpy(), tb.numpy(), tb64.numpy(), name, 0.0)
 
 
 def _condition(model, X, train, least=1e-2):
@@ -727,11 +732,11 @@ def _condition(model, X, train, least=1e-2):
     h = None
     for i, m in enumerate(model):
         if isinstance(m, nn.Embedding):
-            h = m.weight.data.astype(np.float64)[X]
+            h = np.asarray(m.weight).astype(np.float64)[X]
         elif isinstance(m, nn.Flatten):
             h = h.reshape(h.shape[0], -1)
         elif isinstance(m, nn.Linear):
-            h = h @ m.weight.data.astype(np.float64) + (0 if m.bias is None else m.bias.data)
+            h = h @ np.asarray(m.weight).astype(np.float64) + (0 if m.bias is None else np.asarray(m.bias))
         elif isinstance(m, nn.BatchNorm1d):
             if train or not m.track_running_stats:
                 var = h.var(0)
@@ -743,9 +748,9 @@ def _condition(model, X, train, least=1e-2):
                 h = h * grow
                 h = (h - h.mean(0)) / np.sqrt(h.var(0) + m.eps)
             else:
-                h = (h - m.running_mean.data) / np.sqrt(m.running_var.data + m.eps)
+                h = (h - np.asarray(m.running_mean)) / np.sqrt(np.asarray(m.running_var) + m.eps)
             if m.affine:
-                h = h * m.weight.data + m.bias.data
+                h = h * np.asarray(m.weight) + np.asarray(m.bias)
         else:
             h = np.tanh(h)
 

@@ -96,7 +96,7 @@ def operands(a, b, wrap=True):
         return ta, tb, x, y                             # the common case: nothing to promote
     if tb is None and type(y) in (float, int) and ta is not None and x.dtype.kind == "f":
         return ta, tb, x, y                             # float tensor and a number: the tensor's dtype
-    if ta is None and type(x) in (float, int) and y.dtype.kind == "f":
+    if ta is None and tb is not None and type(x) in (float, int) and y.dtype.kind == "f":
         return ta, tb, x, y
     dt = result_type(*_meta(ta, x), *_meta(tb, y))
     if isinstance(x, np.ndarray) and x.dtype != dt:

@@ -34,6 +34,8 @@ def name(dt):
 
 def modified_inplace(dtype, shape, producer, version, expected):
     """A saved value was written in place after it was saved (torch's version check)."""
+    if producer == "CopySlices":                        # torch's C++ node: its name() is qualified
+        producer = "torch::autograd::CopySlices"
     of = f", which is output 0 of {re.sub(r'Backward[0-9]*$', '', producer)}," if producer else ""
     return (f"one of the variables needed for gradient computation has been modified by an inplace operation: "
             f"[tinytape.{name(dtype)}Tensor {shape}]{of} is at version {version}; expected version {expected} "

@@ -65,7 +65,7 @@ def embedding(weight, index):
         dweight = np.zeros(shape, dtype)               # additions in the same order as on rows,
         d = shape[1]                                   # 2x (batch 32) to 5x (4096) faster
         scatter_add(dweight, index.reshape(-1, 1).astype(np.intp, copy=False) * d + np.arange(d),
-                    g.reshape(-1, d))
+                    g.reshape(index.size, d))
         return (dweight,)
     return weight[index], rule
 
