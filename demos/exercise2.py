@@ -91,7 +91,7 @@ def main(argv=None):
                       command=command("python -m demos.exercise2", argv))
     print(f"exercise 2: cross-entropy backward in one formula\n{s.source}")
     chain = lecture.run(tinytape, s)                    # exercise 1's chain of elementary ops
-    logits_np = chain["logits"].data
+    logits_np = chain["logits"].detach().numpy()
     logits = tinytape.tensor(logits_np, requires_grad=True)
     loss_fast = F.cross_entropy(logits, tinytape.tensor(s.Yb))   # one fused op on the tape
     loss_fast.backward()

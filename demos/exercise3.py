@@ -50,7 +50,7 @@ def main(argv=None):
     print(f"exercise 3: batchnorm backward in one formula\n{s.source}")
     t = lecture.run(tinytape, s)                        # exercise 1's chunked forward and its tape
     v = lecture.values(t)
-    dhpreact = t["hpreact"].grad                        # the gradient arriving at batchnorm's output
+    dhpreact = t["hpreact"].grad.numpy()                # the gradient arriving at batchnorm's output
     dhprebn = dhprebn_formula(dhpreact, v["bngain"], v["bnvar_inv"], v["bnraw"])
 
     # the same batchnorm as one fused op, fed the same upstream gradient
@@ -58,8 +58,8 @@ def main(argv=None):
     bngain = tinytape.tensor(v["bngain"], requires_grad=True)
     bnbias = tinytape.tensor(v["bnbias"], requires_grad=True)
     hpreact = F.batch_norm(hprebn, None, None, bngain, bnbias, training=True, unbiased=True)
-    hpreact.backward(dhpreact)
-    fwd = float(np.abs(hpreact.data - v["hpreact"]).max())
+    hpreact.backward(tinytape.tensor(dhpreact))
+    fwd = float(np.abs(hpreact.detach().numpy() - v["hpreact"]).max())
     print(f"forward: fused F.batch_norm vs the chunked batchnorm, max diff {fwd}")
 
     print("\nthe formula against  chain: the tape through exercise 1's elementary ops\n"

@@ -98,7 +98,7 @@ def train_handwritten(params, X, Y, batches, steps, progress=False):
 
 def param_diffs(params, model):
     """name -> max |hand-written - tape| of each final parameter."""
-    return {k: float(np.abs(params[k] - getattr(model, k).data.reshape(params[k].shape)).max())
+    return {k: float(np.abs(params[k] - getattr(model, k).detach().numpy().reshape(params[k].shape)).max())
             for k in handwritten.NAMES}
 
 

@@ -156,16 +156,9 @@ def run(lib, s, backward=True):
 
 def grads(t, names=NAMES):
     """name -> gradient as a numpy array, from tinytape or torch tensors."""
-    out = {}
-    for k in names:
-        g = t[k].grad
-        out[k] = g if isinstance(g, np.ndarray) else g.detach().numpy()
-    return out
+    return {k: t[k].grad.detach().numpy() for k in names}
 
 
 def values(t):
     """name -> forward value as a numpy array (what a learner's numpy backward reads)."""
-    out = {}
-    for k, v in t.items():
-        out[k] = v.data if isinstance(v.data, np.ndarray) else v.detach().numpy()
-    return out
+    return {k: v.detach().numpy() for k, v in t.items()}

@@ -34,9 +34,8 @@ def lecture_step(torch, F, parameters, Xb, Yb, lr):
     """One step of the lecture's training loop: forward, loss.backward(), `p.data += -lr * p.grad`.
 
     Written once for any library with torch's API: `torch` is the module (torch, or tinytape) and F
-    its functional module; demos.bench runs this very function on both. The update is valid whether
-    `.data` and `.grad` are numpy arrays (numpy's in-place add) or tensors (the tensor's in-place add,
-    into the parameter's storage); in both cases `p.data` is then set to the same, updated object."""
+    its functional module; demos.bench runs this very function on both. `.data` and `.grad` are
+    tensors on both: the update is the tensor's in-place add into the parameter's own memory."""
     C, W1, b1, W2, b2, bngain, bnbias = parameters
     # forward pass
     emb = C[Xb]                                    # embed the characters into vectors

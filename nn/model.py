@@ -16,7 +16,6 @@ from collections import OrderedDict
 import numpy as np
 
 import tinytape
-from tinytape.tensor import Tensor
 
 from .checkpoint import load_arrays
 from .data import vocab_size as VOCAB_SIZE

@@ -20,8 +20,7 @@ import numpy as np
 
 import tinytape
 import tinytape.functional as F
-from tinytape import ops
-from tinytape.tensor import Tensor
+from tinytape import Tensor
 
 
 def _rng(generator):
@@ -182,8 +181,10 @@ class Module:
                 problems.append(f"{k!r} has dtype {b.dtype}, which cannot be stored as {a.dtype}")
         if problems:
             raise ValueError(f"cannot load state into {type(self).__name__}: " + "; ".join(problems))
-        for k, a in own.items():
-            np.copyto(a, state[k], casting="same_kind")
+        tensors = dict(self.named_parameters() + self.named_buffers())
+        with tinytape.no_grad():                  # torch's copy_ under no_grad: bumps each version
+            for k, t in tensors.items():
+                t.copy_(tinytape.from_numpy(np.array(state[k], dtype=own[k].dtype)))
         return self
 
     def save(self, path):
@@ -236,8 +237,8 @@ class Flatten(Module):
 
     def forward(self, x):
         if self.start_dim == 1 and self.end_dim == -1 and x.ndim >= 2:    # (n, -1) would be ambiguous
-            return ops.reshape(x, (x.shape[0], math.prod(x.shape[1:])))   # for an empty batch
-        return ops.flatten(x, self.start_dim, self.end_dim)
+            return tinytape.reshape(x, (x.shape[0], math.prod(x.shape[1:])))   # for an empty batch
+        return tinytape.flatten(x, self.start_dim, self.end_dim)
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
@@ -263,7 +264,7 @@ class Linear(Module):
 
     def forward(self, x):
         if self.bias is not None and x.ndim == 2:             # one op, as torch's addmm
-            return ops.addmm(self.bias, x, self.weight)
+            return tinytape.addmm(self.bias, x, self.weight)
         out = x @ self.weight
         return out if self.bias is None else out + self.bias
 
@@ -342,7 +343,7 @@ class BatchNorm1d(Module):
 
 class Tanh(Module):
     def forward(self, x):
-        return ops.tanh(x)
+        return tinytape.tanh(x)
 
 
 class Sequential(Module):

@@ -47,11 +47,12 @@ def test_rows_are_in_backward_order(lecture_graph):
     t, _, good = lecture_graph
     order = [row.name for row in check.gradients(good, t, quiet=True).rows]
     pos = {n: i for i, n in enumerate(order)}
-    names = {id(x): n for n, x in t.items() if n in pos}
+    names = {id(x.grad_fn or x): n for n, x in t.items() if n in pos}      # a result's node, or the leaf
     pairs = 0
     for n in order:
-        node = t[n]._node
-        for u in (node[1] if node else ()):
+        node = t[n].grad_fn
+        for f, _ in (node.next_functions if node else ()):
+            u = getattr(f, "variable", f)                # torch's AccumulateGrad holds the leaf
             if u is not None and id(u) in names:
                 assert pos[names[id(u)]] > pos[n], f"{names[id(u)]} listed before its consumer {n}"
                 pairs += 1
@@ -212,7 +213,7 @@ def test_a_small_graph_with_a_leaf_used_twice():
     loss = (z * z).sum()
     loss.backward()
     dz = 2 * z.data
-    dy = dz.copy()
+    dy = dz.clone()
     good = {"z": dz, "y": dy, "w": (x.data * dy).sum(1, keepdims=True),
             "x": (w.data * dy).sum(0, keepdims=True) + dz.sum(0, keepdims=True)}
     names = {"x": x, "w": w, "y": y, "z": z, "loss": loss}

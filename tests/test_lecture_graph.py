@@ -148,7 +148,15 @@ def test_all_26_gradients_match_torch(dtype):
     for name, (exact, approx, maxdiff) in rows.items():   # the lecture's cmp table
         print(f"{name:15s} | exact: {str(exact):5s} | approximate: {str(approx):5s} | maxdiff: {maxdiff}")
     assert [n for n, (_, approx, _) in rows.items() if not approx] == []
-    assert tinytape.tape.entries() == []                  # the walk freed every entry it used
+    # the walk freed every entry that saved values; what stays on the tape saved nothing (view, add, sum, ...)
+    # and stays walkable, as torch's; a second backward reaches a freed entry and raises torch's error
+    left = tinytape.tape.entries()
+    assert all(not tinytape.tape.freed(e) for e in left)
+    assert {tinytape.tape.op(e) for e in left} <= {"ViewBackward0", "AddBackward0", "SubBackward0", "SumBackward1",
+                                                   "MeanBackward0", "NegBackward0", "MulBackward0"}
+    for loss in (t_loss, a_loss):
+        with pytest.raises(RuntimeError, match="Trying to backward through the graph a second time"):
+            loss.backward()
 
 
 def test_the_lecture_code_runs_with_retain_grad_and_gives_the_same_gradients():

@@ -102,7 +102,10 @@ def test_assigning_before_init_says_to_call_super():
 def test_parameter_shares_data_and_requires_grad():
     t = tinytape.tensor([1.0, 2.0])
     p = nn.Parameter(t)
-    assert p.requires_grad and p.is_leaf and p.data is t.data
+    assert p.requires_grad and p.is_leaf and not t.requires_grad and p is not t
+    assert np.shares_memory(np.asarray(p.data), np.asarray(t))            # torch's Parameter(t): t's storage
+    t[0] = 5.0
+    assert p.data[0].item() == 5.0
     assert nn.Parameter(np.zeros(3)).dtype == np.float64
 
 
@@ -157,7 +160,7 @@ def test_linear_init_bias_and_torch_loading_errors():
         lin.load_torch(np.zeros((16, 8)))
     with pytest.raises(ValueError, match="has no bias"):
         nobias.load_torch(np.zeros((8, 16)), np.zeros(8))
-    w = lin.weight.data.copy()
+    w = lin.weight.data.clone()
     with pytest.raises(ValueError):
         lin.load_torch(np.zeros((8, 16)), np.zeros(7))   # a bad bias leaves the weight alone too
     np.testing.assert_array_equal(lin.weight.data, w)
@@ -173,7 +176,7 @@ def test_embedding_matches_torch_with_repeated_indices(dtype):
     ours = nn.Embedding(27, 10, dtype=dtype, generator=rng)
     ref = torch.nn.Embedding(27, 10, dtype=TORCH[dtype])
     with torch.no_grad():
-        ref.weight.copy_(torch.from_numpy(ours.weight.data))
+        ref.weight.copy_(torch.from_numpy(ours.weight.detach().numpy()))
     idx = rng.integers(0, 27, (32, 3))                   # 96 lookups of 27 rows: repeats for sure
     out, rout = ours(idx), ref(torch.from_numpy(idx))
     np.testing.assert_array_equal(out.data, rout.detach().numpy())

@@ -211,7 +211,7 @@ def test_2000_steps_final_parameters_match_torch(runs, dtype, rel):
 def test_calibration_and_split_losses_match_the_lecture(runs, data, dtype):
     r = runs[dtype]
     model, parameters = r["model"], r["parameters"]
-    assert np.all(model.bn.running_mean.data == 0)            # not tracked while training (momentum 0)
+    assert (model.bn.running_mean == 0).all().item()           # not tracked while training (momentum 0)
     nn.calibrate(model, data.Xtr)
     bnmean, bnvar = lecture_calibrate(parameters, torch.from_numpy(data.Xtr))
     assert_rel(model.bn.running_mean.data, bnmean.numpy(), 1e-4 if dtype == np.float32 else 1e-12, "bnmean")

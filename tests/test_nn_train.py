@@ -81,7 +81,7 @@ def test_train_uses_the_given_batches_and_the_learning_rate_schedule():
 def test_train_rejects_bad_arguments_before_touching_the_model():
     X, Y = small_data(n=100)
     model = nn.MLP(n_hidden=8, generator=np.random.default_rng(0))
-    w = model.W1.data.copy()
+    w = model.W1.data.clone()
     for x, y, kwargs, match in [(X, Y, dict(steps=0), "steps must be at least 1"),
                                 (X, Y, dict(steps=5, batch_size=1), "batch_size must be at least 2"),
                                 (X, Y[:-1], dict(steps=5), "integer arrays"),
@@ -188,7 +188,8 @@ def test_calibrate_sets_the_training_set_statistics():
     X, _ = small_data(n=3000)
     model = nn.MLP(n_hidden=16, generator=np.random.default_rng(0), dtype=np.float64)
     nn.calibrate(model, X)
-    hpreact = model.C.data[X].reshape(len(X), -1) @ model.W1.data + model.b1.data    # the lecture's
+    C, W1, b1 = (p.detach().numpy() for p in (model.C, model.W1, model.b1))
+    hpreact = C[X].reshape(len(X), -1) @ W1 + b1                   # the lecture's, in numpy
     np.testing.assert_allclose(model.bn.running_mean.data, hpreact.mean(0), rtol=1e-12)
     np.testing.assert_allclose(model.bn.running_var.data, hpreact.var(0, ddof=1), rtol=1e-12)
     assert model.training
@@ -279,7 +280,7 @@ def test_the_command_in_quick_mode_prints_and_saves(tmp_path):
     names = [ln.strip() for ln in lines[i + 1:i + 21]]
     assert len(names) == 20 and all(set(n) <= set("abcdefghijklmnopqrstuvwxyz") for n in names)
     model = nn.MLP.from_file(out / "mlp.npz")
-    assert model.num_parameters() == 12297 and np.any(model.bn.running_mean.data != 0)   # calibrated
+    assert model.num_parameters() == 12297 and (model.bn.running_mean != 0).any().item()   # calibrated
     assert png_size(out / "loss.png") == (800, 450)
     assert sorted(os.listdir(out)) == ["loss.png", "mlp.npz"]
     assert "RuntimeWarning" not in proc.stderr

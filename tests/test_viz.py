@@ -4,20 +4,67 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 import tinytape
 from tinytape import viz
 from demos import lecture
 from images import png_size, svg_size
 
-# the lecture's forward, one entry per op in demos/lecture.py's `forward`, in the order written
-LECTURE_OPS = ["index", "view", "matmul", "add", "sum", "mul", "sub", "pow", "sum", "mul", "add", "pow",
-               "mul", "mul", "add", "tanh", "matmul", "add", "max", "sub", "exp", "sum", "pow", "mul",
-               "log", "index", "mean", "neg"]
+# the lecture's forward, one entry per op in demos/lecture.py's `forward`, in the order written, each
+# named by torch's grad_fn (test_the_lecture_ops_are_torchs checks them against torch's own graph)
+LECTURE_OPS = ["IndexBackward0", "ViewBackward0", "MmBackward0", "AddBackward0", "SumBackward1", "MulBackward0",
+               "SubBackward0", "PowBackward0", "SumBackward1", "MulBackward0", "AddBackward0", "PowBackward0",
+               "MulBackward0", "MulBackward0", "AddBackward0", "TanhBackward0", "MmBackward0", "AddBackward0",
+               "MaxBackward0", "SubBackward0", "ExpBackward0", "SumBackward1", "PowBackward0", "MulBackward0",
+               "LogBackward0", "IndexBackward0", "MeanBackward0", "NegBackward0"]
 
 
-def lecture_tensors(backward=True):
-    return lecture.run(tinytape, lecture.setup(use_torch=False), backward=backward)
+def lecture_tensors(backward=True, lib=tinytape):
+    return lecture.run(lib, lecture.setup(use_torch=False), backward=backward)
+
+
+def walk(tensors):
+    """torch's public graph API, on torch or tinytape tensors: the grad_fn nodes reachable from the
+    tensors (id -> node), the leaves (ids of AccumulateGrad's variables) and the number of edges."""
+    fns, leaves, edges = {}, set(), 0
+    stack = [v.grad_fn for v in tensors.values() if v.grad_fn is not None]
+    while stack:
+        f = stack.pop()
+        if id(f) in fns:
+            continue
+        fns[id(f)] = f
+        for u, _ in f.next_functions:
+            if u is None:
+                continue
+            edges += 1
+            if hasattr(u, "variable"):
+                leaves.add(id(u.variable))
+            else:
+                stack.append(u)
+    return fns, leaves, edges
+
+
+def torch_freed(fn):
+    """Whether torch's backward freed a node: reading one of its saved tensors raises."""
+    for a in dir(fn):
+        if a.startswith("_saved_"):
+            try:
+                getattr(fn, a)
+            except RuntimeError:
+                return True
+    return False
+
+
+def test_the_lecture_ops_are_torchs():
+    ours, theirs = lecture_tensors(), lecture_tensors(lib=torch)
+    for name, t in theirs.items():
+        if t.grad_fn is not None:
+            assert ours[name].grad_fn.name() == t.grad_fn.name(), name
+    fns, leaves, edges = walk(ours)
+    t_fns, t_leaves, t_edges = walk(theirs)
+    assert sorted(f.name() for f in fns.values()) == sorted(f.name() for f in t_fns.values()) == sorted(LECTURE_OPS)
+    assert len(leaves) == len(t_leaves) == 7 and edges == t_edges
 
 
 def small():
@@ -32,7 +79,7 @@ def small():
 def test_entries_of_a_small_graph_name_ops_shapes_and_broadcast_sums():
     es = viz.entries(small())
     assert [(e.index, e.name, e.op, e.shape) for e in es] == [
-        (1, "y", "mul", (3, 4)), (2, "s", "sum", (3,)), (3, "loss", "mean", ())]
+        (1, "y", "MulBackward0", (3, 4)), (2, "s", "SumBackward1", (3,)), (3, "loss", "MeanBackward0", ())]
     assert es[0].inputs == [("x", (3, 1), (1,)), ("w", (1, 4), (0,))]
     assert es[1].inputs == [("y", (3, 4), ())]
     assert all(e.grad_norm is None for e in es)
@@ -44,6 +91,10 @@ def test_broadcast_sums_of_leading_dims_and_batched_matmul():
     m = tinytape.tensor(np.ones((4, 5)), requires_grad=True)
     out = (a + b) @ m                                  # b: dims 0, 1; m: batch dim 0
     (e_add, e_mm) = viz.entries(out)
+    ta, tb, tm = (torch.from_numpy(np.asarray(x)).requires_grad_() for x in (a, b, m))
+    t_add = ta + tb
+    assert (e_add.op, e_mm.op) == (t_add.grad_fn.name(), (t_add @ tm).grad_fn.name()) == \
+        ("AddBackward0", "UnsafeViewBackward0")
     assert e_add.inputs[1][2] == (0, 1) and e_add.inputs[0][2] == ()
     assert e_mm.inputs[1][2] == (0,) and e_mm.inputs[0][2] == ()
 
@@ -58,7 +109,18 @@ def test_lecture_tape_in_execution_order_before_and_after_backward():
     assert before[0].name == "emb" and after[-1].name == "loss"
     named = {e.name: e for e in after if e.name}
     for name, e in named.items():
-        assert e.grad_norm == pytest.approx(float(np.linalg.norm(t[name].grad.astype(np.float64))))
+        assert e.grad_norm == pytest.approx(float(np.linalg.norm(np.asarray(t[name].grad, np.float64))))
+    assert all(e.grad_norm is None for e in after if not e.name)    # an unnamed intermediate is gone: no .grad
+    assert not any(e.freed for e in before)
+    # freed where torch's backward frees (reading a saved tensor raises), but for a product with a Python
+    # number (`1/n*hprebn.sum(0)`): torch saves the number as a tensor, tinytape's rule needs nothing saved
+    fns, _, _ = walk(lecture_tensors(lib=torch))
+    scalar_mul = lambda op, n_in: op == "MulBackward0" and n_in == 1          # noqa: E731
+    theirs = sorted((f.name(), torch_freed(f)) for f in fns.values()
+                    if not scalar_mul(f.name(), sum(u is not None for u, _ in f.next_functions)))
+    ours = sorted((e.op, e.freed) for e in after if not scalar_mul(e.op, len(e.inputs)))
+    assert ours == theirs and len(ours) == len(LECTURE_OPS) - 2
+    assert [e.freed for e in after if scalar_mul(e.op, len(e.inputs))] == [False, False]
     assert named["probs"].inputs[1] == ("counts_sum_inv", (32, 1), (1,))
     assert named["hprebn"].inputs[1] == ("b1", (64,), (0,))
 
@@ -77,9 +139,15 @@ def test_live_tape_is_the_default():
     before = len(viz.entries())                        # whatever other live graphs hold
     t = small()
     live = viz.entries()
-    assert len(live) == before + 3 and [e.op for e in live[-3:]] == ["mul", "sum", "mean"]
+    assert len(live) == before + 3 and [e.op for e in live[-3:]] == ["MulBackward0", "SumBackward1", "MeanBackward0"]
     t["loss"].backward()
-    assert len(viz.entries()) == before                # backward released its entries
+    # backward freed the entry that saved values (mul: still in the graph, as torch's, but freed); the two
+    # that saved nothing stay on the tape, walkable again
+    after = viz.entries()
+    assert len(after) == before + 3 and [(e.op, e.freed) for e in after[-3:]] == [
+        ("MulBackward0", True), ("SumBackward1", False), ("MeanBackward0", False)]
+    del t, after
+    assert len(viz.entries()) == before                # nobody holds the graph any more: it is gone
 
 
 def test_dot_has_a_node_per_tensor_and_an_edge_per_input():
@@ -88,19 +156,15 @@ def test_dot_has_a_node_per_tensor_and_an_edge_per_input():
     assert text.startswith("digraph") and text.rstrip().endswith("}")
     nodes = re.findall(r"^\s+(t\d+) \[label=", text, re.M)
     edges = re.findall(r"^\s+(t\d+) -> (t\d+)", text, re.M)
-    # counted from the nodes directly: recorded results, the leaves they use, and their inputs
-    results = {id(v): v for v in t.values() if v._node is not None}
-    stack = list(results.values())
-    while stack:
-        for u in stack.pop()._node[1]:
-            if u is not None and u._node is not None and id(u) not in results:
-                results[id(u)] = u
-                stack.append(u)
-    leaves = {id(u) for r in results.values() for u in r._node[1] if u is not None and u._node is None and u.requires_grad}
-    n_inputs = sum(1 for r in results.values() for u in r._node[1] if u is not None and (u._node is not None or u.requires_grad))
-    assert len(nodes) == len(set(nodes)) == len(results) + len(leaves) == len(LECTURE_OPS) + 7
-    assert len(edges) == n_inputs
-    assert text.count("|grad|") == len(nodes)          # after backward, every node has its norm
+    # counted with torch's graph API (grad_fn, next_functions): the ops, the leaves they use, their inputs
+    fns, leaves, n_inputs = walk(t)
+    assert len(nodes) == len(set(nodes)) == len(fns) + len(leaves) == len(LECTURE_OPS) + 7
+    assert len(edges) == n_inputs == walk(lecture_tensors(lib=torch))[2]
+    # after backward, every box whose tensor is alive (the named ones) has its norm; unnamed intermediates are gone
+    _, boxes_, _ = viz.parse_dot(text)
+    named = [lines for _, lines, _ in boxes_ if lines[0] in t]
+    assert len(named) == sum(v.requires_grad for v in t.values()) == 20 + 7
+    assert text.count("|grad|") == len(named) and all(lines[-1].startswith("|grad|") for lines in named)
     assert 'label="sum dims 1"' in text
     assert "|grad|" not in viz.dot(small())            # before backward: no norms
 

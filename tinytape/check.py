@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import tape
 from .tensor import Tensor
-from .viz import Graph, sum_dims
+from .viz import Graph, sum_dims, vertex
 
 # (rtol, atol scale on max|ref|, atol floor) for the less precise of the two dtypes compared
 _TOL = {4: (1e-4, 1e-5, 1e-7), 8: (1e-10, 1e-12, 1e-15)}
@@ -94,7 +93,7 @@ def _fmt(shape):
 
 def _array(x):
     if isinstance(x, Tensor):
-        return x._data
+        return np.asarray(x)
     if hasattr(x, "detach") and hasattr(x, "numpy"):        # a torch tensor, say
         return x.detach().numpy()
     return np.asarray(x)
@@ -173,6 +172,7 @@ def _names(ts, g, d="d"):
 
 
 def _shape_hint(t, row, m, r, g):
+    """t: the vertex (node or leaf) of the wrong gradient's tensor."""
     name, hints = g.name(t), []
     if m.size == r.size and np.allclose(m.reshape(r.shape), r, equal_nan=True):
         fix = ("keep the summed dim: keepdims=True" if m.ndim < r.ndim else
@@ -202,7 +202,7 @@ def _value_hint(t, g):
     dims = sum_dims(c, pos)
     s = f"look at the backward of `{g.expression(c)}`"
     if dims:
-        s += (f": {name} {_fmt(t.shape)} is broadcast there over dim {', '.join(map(str, dims))}, "
+        s += (f": {name} {_fmt(tuple(t.shape))} is broadcast there over dim {', '.join(map(str, dims))}, "
               f"so its gradient sums over it")
     return s
 
@@ -254,10 +254,10 @@ def gradients(manual, tensors, rtol=None, atol=None, file=None, quiet=False):
         return _early(f"no tinytape tensors among the {n} name{'s' if n != 1 else ''} given as the forward "
                       f"tensors: {why}", out, quiet)
     g = Graph(tensors)
-    named = {}
+    named = {}                                              # name -> vertex (the tensor's node, or the leaf)
     for name, t in tensors.items():
-        if isinstance(t, Tensor) and id(t) in g.tensors and g.names.get(id(t)) == name:
-            named[name] = t
+        if isinstance(t, Tensor) and id(vertex(t)) in g.vertices and g.names.get(id(vertex(t))) == name:
+            named[name] = vertex(t)
     by_id, unknown_rows, arrays = {}, [], {}
     for key, value in manual.items():
         key = str(key)
@@ -275,26 +275,27 @@ def gradients(manual, tensors, rtol=None, atol=None, file=None, quiet=False):
             continue
         m = _array(value)
         arrays[id(t)] = m
-        if t.grad is None:
+        grad = g.grad(t)
+        if grad is None:
             by_id[id(t)] = Row(g.name(t), "nograd", hint=f"{g.name(t)} has no .grad: call loss.backward() "
                                                          f"first (or {g.name(t)} does not lead to the loss)")
         else:
-            by_id[id(t)] = compare(g.name(t), m, t.grad, rtol, atol)
+            by_id[id(t)] = compare(g.name(t), m, grad, rtol, atol)
 
     # the tensors that take part with the handed-in ones (their connected part of the graph)
-    part, todo = set(), [g.tensors[i] for i in by_id]
+    part, todo = set(), [g.vertices[i] for i in by_id]
     while todo:
         t = todo.pop()
         if id(t) in part:
             continue
         part.add(id(t))
-        todo.extend(u for u in tape.inputs(t) if u is not None and id(u) in g.tensors)
+        todo.extend(u for u in getattr(t, "inputs", ()) if u is not None and id(u) in g.vertices)
         todo.extend(c for c, _ in g.consumers.get(id(t), []))
     rows, missing = [], []
     for t in g.backward_order():
         if id(t) in by_id:
             rows.append(by_id[id(t)])
-        elif (id(t) in part and id(t) in g.names and t.grad is not None and id(t) in g.consumers):
+        elif (id(t) in part and id(t) in g.names and g.grad(t) is not None and id(t) in g.consumers):
             missing.append(g.name(t))
             rows.append(Row(g.name(t), "missing", hint=f"not handed in (d{g.name(t)})"))
     rows.extend(unknown_rows)
@@ -303,7 +304,8 @@ def gradients(manual, tensors, rtol=None, atol=None, file=None, quiet=False):
     handed = [r for r in rows if r.status not in ("missing", "unknown", "invalid")]
     if first is not None:
         t = named[first.name]
-        why = _shape_hint(t, first, arrays[id(t)], t.grad, g) if first.status == "shape" else _value_hint(t, g)
+        why = _shape_hint(t, first, arrays[id(t)], _array(g.grad(t)), g) if first.status == "shape" else \
+            _value_hint(t, g)
         message = f"d{first.name} is wrong; {_upstream_phrase(t, g, by_id)}: {why}"
         verdict = "fail"
     elif not by_id:

@@ -10,7 +10,7 @@ check anything (PRECISION.md): inputs must be float64.
 import numpy as np
 
 from .tape import no_grad
-from .tensor import Tensor
+from .tensor import Tensor, _make
 
 
 class GradcheckError(RuntimeError):
@@ -48,9 +48,9 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
                     inputs[i].grad = None
                 out = _outputs(fn, inputs)[k]
                 if out.requires_grad:
-                    seed = np.zeros(out.shape)
+                    seed = np.zeros(out._data.shape, out._data.dtype)
                     seed.flat[j] = 1.0
-                    out.backward(seed)
+                    out.backward(_make(seed))
                     for i in wrt:
                         g = inputs[i].grad
                         if g is not None:
@@ -62,7 +62,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
 
     # numeric: central differences, one input element at a time
     for i in wrt:
-        x = inputs[i]._data                               # perturbed in place, restored after
+        x = inputs[i]._data              # perturbed in place under no_grad (no version bump), restored after
         numeric = np.zeros_like(analytic[i])
         for e in range(x.size):
             orig = x.flat[e]

@@ -9,13 +9,14 @@ Graphviz's `dot` program, when installed, lays the graph out; without it tinytap
 (`svg()`: boxes in layers from the parameters up to the loss), so a picture is always there.
 
 Everything takes the graph as a tensor (its root), a list of tensors, or a dict of named tensors
-(`locals()`: the names label the entries); `None` means the live tape. The graph is read from
-the nodes the tape leaves on each result (`tape.op(t)`, `tape.inputs(t)`), which stay after
-backward, so this works before and after `loss.backward()` (after it, each node shows the norm of
-its gradient). Order: the tape's own recording order while it still holds the entries (before
-backward, or after `backward(retain_graph=True)`); after a plain backward, a depth-first order
-rebuilt from the nodes: the recording order for a forward pass written line by line, and a valid
-topological order always.
+(`locals()`: the names label the entries); `None` means the live tape. The graph is read from the
+nodes, as torch's `grad_fn` / `next_functions`: each recorded op is one node, named as torch names
+it (`MulBackward0`), and a node stays after backward (only its saved values go), so this works
+before and after `loss.backward()` (after it, each entry whose tensor is still alive shows the norm
+of its gradient; an unnamed intermediate that nobody holds is gone, its node stays). Order: the
+tape's own recording order while it still holds the nodes (before backward, or after
+`backward(retain_graph=True)`); after a plain backward, a depth-first order rebuilt from the nodes:
+the recording order for a forward pass written line by line, and a valid topological order always.
 """
 import math
 import re
@@ -28,87 +29,128 @@ import numpy as np
 
 from . import tape
 from .shapes import broadcast_dims
+from .tape import Node
 from .tensor import Tensor
 
 # ops whose rule returns a gradient of the output's shape for every input: the engine sums it
 # back over the dims broadcasting stretched (tape._fit -> shapes.sum_to)
-_ELEMENTWISE = frozenset({"add", "sub", "mul", "div", "where", "expand"})
+_ELEMENTWISE = frozenset({"AddBackward0", "SubBackward0", "MulBackward0", "DivBackward0", "WhereBackward0",
+                          "ExpandBackward0"})
+
+
+def vertex(t):
+    """A tensor's vertex in the graph: the node that made it (its grad_fn), or itself for a leaf."""
+    node = t.grad_fn
+    return t if node is None else node
+
+
+def _inputs(v):
+    """A vertex's inputs, torch's next_functions: nodes, leaf tensors that require grad, or None
+    (a constant, or a tensor that does not require grad)."""
+    return v.inputs if type(v) is Node else ()
+
+
+def _shape_of(v):
+    return tuple(v.shape)
+
+
+def op_name(name):
+    """torch's grad_fn name as the aten op it comes from: MulBackward0 -> mul, NllLossBackward0 ->
+    nll_loss, CopySlices -> copy_slices (for expressions, which read like the code)."""
+    base = re.sub(r"Backward\d*$", "", name)
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", base).lower()
 
 
 # ---------------------------------------------------------------------------------- the graph
 class Graph:
-    """A recorded graph: its tensors in recording order, their names, and who consumes whom.
+    """A recorded graph: its nodes in recording order, their names, and who consumes whom.
 
-    nodes      recorded results (tensors with a node), in recording order
+    A vertex is a recorded op's node (torch's grad_fn) or a leaf tensor that requires grad;
+    `vertex(t)` is a tensor's.
+    nodes      the recorded nodes, in recording order
     leaves     leaf tensors that require grad (parameters), in order of first use
-    names      id(tensor) -> the name it has in the dict it came from (first name, no `_` names)
-    consumers  id(tensor) -> [(result, input position)] in recording order
+    names      id(vertex) -> the name its tensor has in the dict it came from (first name, no `_` names)
+    consumers  id(vertex) -> [(node, input position)] in recording order
+    vertices   id(vertex) -> vertex, for every node and leaf
     """
 
     def __init__(self, tensors=None):
         named, roots = _collect(tensors)
-        self.names = {}
+        self.names, self._tensor = {}, {}
         for name, t in named:
-            self.names.setdefault(id(t), name)
+            v = vertex(t)
+            self.names.setdefault(id(v), name)
+            self._tensor.setdefault(id(v), t)
         self.nodes = _order(roots)
-        self.index = {id(t): i for i, t in enumerate(self.nodes)}
+        self.index = {id(n): i for i, n in enumerate(self.nodes)}
         self.consumers = {}
         seen_leaves = {}
-        for t in self.nodes:
-            for pos, u in enumerate(tape.inputs(t)):
+        for n in self.nodes:
+            for pos, u in enumerate(n.inputs):
                 if u is None:
                     continue
-                self.consumers.setdefault(id(u), []).append((t, pos))
-                if u._node is None and u._rg:
+                self.consumers.setdefault(id(u), []).append((n, pos))
+                if type(u) is not Node:
                     seen_leaves.setdefault(id(u), u)
         self.leaves = list(seen_leaves.values())
-        self.tensors = {id(t): t for t in self.nodes + self.leaves}
+        self.vertices = {id(v): v for v in self.nodes + self.leaves}
 
-    def name(self, t):
-        return self.names.get(id(t))
+    def name(self, v):
+        return self.names.get(id(v))
 
-    def label(self, t, depth=2):
-        """A tensor's name, or the expression that made it: `neg(mean(index(logprobs)))`."""
+    def tensor(self, v):
+        """The live tensor of a vertex (the named one first), or None once nobody holds it."""
+        if type(v) is not Node:
+            return v
+        t = self._tensor.get(id(v))
         if t is None:
+            t = v.out()
+        return t if t is not None and t._node is v else None
+
+    def grad(self, v):
+        t = self.tensor(v)
+        return None if t is None else t.grad
+
+    def label(self, v, depth=2):
+        """A vertex's name, or the expression that made it: `neg(mean(index(logprobs)))`."""
+        if v is None:
             return "c"
-        name = self.names.get(id(t))
+        name = self.names.get(id(v))
         if name is not None:
             return name
-        if t._node is None:
-            return "x" + _shape(t.shape)
+        if type(v) is not Node:
+            return "x" + _shape(v.shape)
         if depth == 0:
             return "..."
-        op, inputs = tape.op(t), tape.inputs(t)
-        return f"{op}({', '.join(self.label(u, depth - 1) for u in inputs)})"
+        return f"{op_name(v.name())}({', '.join(self.label(u, depth - 1) for u in v.inputs)})"
 
-    def expression(self, t):
-        """`probs = mul(counts, counts_sum_inv)`: the entry that made t, with named operands. An
-        unnamed result is shown inside the named one it leads to: `matmul(h, W2)` in `logits = ...`."""
-        op, inputs = tape.op(t), tape.inputs(t)
-        body = f"{op}({', '.join(self.label(u) for u in inputs)})"
-        if id(t) in self.names:
-            return f"{self.names[id(t)]} = {body}"
-        ups = self.upstream(t)
+    def expression(self, v):
+        """`probs = mul(counts, counts_sum_inv)`: the op that made v, with named operands. An
+        unnamed result is shown inside the named one it leads to: `mm(h, W2)` in `logits = ...`."""
+        body = f"{op_name(v.name())}({', '.join(self.label(u) for u in v.inputs)})"
+        if id(v) in self.names:
+            return f"{self.names[id(v)]} = {body}"
+        ups = self.upstream(v)
         return f"{body}` in `{self.expression(ups[0])}" if ups else body
 
     def backward_order(self):
-        """The order in which backward finishes each gradient: recorded results in reverse recording
-        order (when the tape processes their entry), each leaf right after the entry of its first
-        consumer (the last one backward reaches, so its gradient is complete there)."""
+        """The order in which backward finishes each gradient: nodes in reverse recording order
+        (when the tape processes them), each leaf right after its first consumer (the last one
+        backward reaches, so its gradient is complete there)."""
         keyed = []
         n = len(self.nodes)
-        for i, t in enumerate(self.nodes):
-            keyed.append(((n - 1 - i, 0, 0), t))
+        for i, node in enumerate(self.nodes):
+            keyed.append(((n - 1 - i, 0, 0), node))
         for t in self.leaves:
             first, pos = self.consumers[id(t)][0]
             keyed.append(((n - 1 - self.index[id(first)], 1, pos), t))
-        keyed.sort(key=lambda kt: kt[0])
-        return [t for _, t in keyed]
+        keyed.sort(key=lambda kv: kv[0])
+        return [v for _, v in keyed]
 
-    def upstream(self, t):
-        """The nearest named tensors whose gradients flow into t's (through unnamed results), in
+    def upstream(self, v):
+        """The nearest named vertices whose gradients flow into v's (through unnamed results), in
         backward order."""
-        out, seen, todo = [], set(), [c for c, _ in self.consumers.get(id(t), [])]
+        out, seen, todo = [], set(), [c for c, _ in self.consumers.get(id(v), [])]
         while todo:
             c = todo.pop(0)
             if id(c) in seen:
@@ -120,67 +162,65 @@ class Graph:
                 todo.extend(cc for cc, _ in self.consumers.get(id(c), []))
         return sorted(out, key=lambda c: -self.index[id(c)])
 
-    def uses(self, t):
-        """[(result, input position)] for every use of t, in backward order."""
-        return sorted(self.consumers.get(id(t), []), key=lambda cp: (-self.index[id(cp[0])], cp[1]))
+    def uses(self, v):
+        """[(node, input position)] for every use of v, in backward order."""
+        return sorted(self.consumers.get(id(v), []), key=lambda cp: (-self.index[id(cp[0])], cp[1]))
 
     def roots(self):
-        return [t for t in self.nodes if id(t) not in self.consumers]
+        return [n for n in self.nodes if id(n) not in self.consumers]
 
 
 def sum_dims(result, pos):
-    """The dims of `result` over which the engine sums input `pos`'s gradient (broadcasting)."""
-    op, inputs = tape.op(result), tape.inputs(result)
-    x = inputs[pos]
+    """The dims of `result` (a node, or the tensor it made) over which the engine sums input
+    `pos`'s gradient (broadcasting)."""
+    node = result if type(result) is Node else result.grad_fn
+    x = node.inputs[pos]
     if x is None:
         return ()
-    out_shape, in_shape = result.shape, x.shape
-    if op in _ELEMENTWISE:
+    out_shape, in_shape = node.shape, _shape_of(x)
+    op = node.name()
+    if op in _ELEMENTWISE or (op == "AddmmBackward0" and pos == 0):     # addmm's bias: broadcast too
         return broadcast_dims(out_shape, in_shape)
-    if op == "matmul" and x.ndim >= 2 and len(out_shape) > 2:
+    if op == "UnsafeViewBackward0" and len(node.inputs) == 2 and len(in_shape) >= 2 and len(out_shape) > 2:
         return broadcast_dims(out_shape[:-2], in_shape[:-2])     # batch dims of a batched matmul
     return ()
 
 
 def _collect(tensors):
-    """(named tensors as [(name, tensor)], roots to walk from) from what the caller passed."""
+    """(named tensors as [(name, tensor)], root vertices to walk from) from what the caller passed."""
     if tensors is None:
-        live = tape.entries()
-        return [], live
+        return [], tape.nodes()
     if isinstance(tensors, Tensor):
-        return [], [tensors]
+        return [], [vertex(tensors)]
     if isinstance(tensors, dict):
         named = [(k, v) for k, v in tensors.items()
-                 if isinstance(v, Tensor) and not str(k).startswith("_") and (v._node is not None or v._rg)]
-        return named, [t for _, t in named]
-    ts = [t for t in tensors if isinstance(t, Tensor)]
-    return [], ts
+                 if isinstance(v, Tensor) and not str(k).startswith("_") and (v.grad_fn is not None or v._rg)]
+        return named, [vertex(t) for _, t in named]
+    return [], [vertex(t) for t in tensors if isinstance(t, Tensor)]
 
 
 def _order(roots):
-    """Recorded results reachable from roots, in recording order (the tape's, when it has them)."""
+    """Nodes reachable from roots, in recording order (the tape's, when it has them all)."""
     order, seen = [], set()
     for root in roots:
-        if id(root) in seen:
+        if type(root) is not Node or id(root) in seen:
             continue
         stack = [(root, False)]
         while stack:
-            t, done = stack.pop()
+            n, done = stack.pop()
             if done:
-                order.append(t)
+                order.append(n)
                 continue
-            if id(t) in seen:
+            if id(n) in seen:
                 continue
-            seen.add(id(t))
-            if t._node is None:
-                continue
-            stack.append((t, True))
-            for u in reversed(tape.inputs(t)):
-                if u is not None and u._node is not None and id(u) not in seen:
+            seen.add(id(n))
+            stack.append((n, True))
+            for u in reversed(n.inputs):
+                if type(u) is Node and id(u) not in seen:
                     stack.append((u, False))
-    live = {id(t): i for i, t in enumerate(tape.entries())}
-    if order and all(id(t) in live for t in order):
-        order.sort(key=lambda t: live[id(t)])
+    live = {id(n): i for i, n in enumerate(tape.nodes())}
+    if order and all(id(n) in live for n in order):
+        order.sort(key=lambda n: live[id(n)])
     return order
 
 
@@ -198,21 +238,21 @@ class Entry:
     """One tape entry: what `table` prints."""
     index: int                      # 1-based, in execution (recording) order
     name: str                       # the variable name, or "" when unnamed
-    op: str
+    op: str                         # torch's grad_fn name: MulBackward0
     inputs: list                    # [(label, shape, dims its gradient is summed over)]
     shape: tuple                    # the output's
-    grad_norm: float = None         # ||grad|| after backward, else None
-    freed: bool = field(default=False)   # backward has run without retain_graph: the rule is gone
+    grad_norm: float = None         # ||grad|| after backward (while the tensor is alive), else None
+    freed: bool = field(default=False)   # backward has run without retain_graph: the saved values are gone
 
 
 def entries(tensors=None):
     """The graph's tape entries in execution order (see the module docstring for `tensors`)."""
     g = Graph(tensors)
     out = []
-    for i, t in enumerate(g.nodes, 1):
-        ins = [(g.label(u, depth=1), tuple(u.shape), sum_dims(t, pos))
-               for pos, u in enumerate(tape.inputs(t)) if u is not None]
-        out.append(Entry(i, g.name(t) or "", tape.op(t), ins, tuple(t.shape), _norm(t.grad), tape.freed(t)))
+    for i, n in enumerate(g.nodes, 1):
+        ins = [(g.label(u, depth=1), _shape_of(u), sum_dims(n, pos))
+               for pos, u in enumerate(n.inputs) if u is not None]
+        out.append(Entry(i, g.name(n) or "", n.name(), ins, tuple(n.shape), _norm(g.grad(n)), n.rule is None))
     return out
 
 
@@ -276,31 +316,32 @@ LEAF, ROOT, NODE = "#cfe2ff", "#ffd8a8", "white"
 
 def _model(g):
     """The picture's content: nodes [(key, label lines, fill colour)] (leaves first, then the
-    results in recording order) and edges [(input key, result key, label)]."""
+    recorded ops in recording order) and edges [(input key, result key, label)]."""
     nodes, edges, ids = [], [], {}
-    roots = {id(t) for t in g.roots()}
-    for t in g.leaves + g.nodes:
-        ids[id(t)] = f"t{len(ids)}"
-        name = g.name(t)
-        op = "leaf" if t._node is None else tape.op(t)
-        parts = ([name] if name else []) + [op, _shape(t.shape)]
-        norm = _norm(t.grad)
+    roots = {id(n) for n in g.roots()}
+    for v in g.leaves + g.nodes:
+        ids[id(v)] = f"t{len(ids)}"
+        name = g.name(v)
+        leaf = type(v) is not Node
+        parts = ([name] if name else []) + ["leaf" if leaf else v.name(), _shape(_shape_of(v))]
+        norm = _norm(g.grad(v))
         if norm is not None:
             parts.append(f"|grad| {norm:.3g}")
-        color = LEAF if t._node is None else ROOT if id(t) in roots else NODE
-        nodes.append((ids[id(t)], parts, color))
-    for t in g.nodes:
-        for pos, u in enumerate(tape.inputs(t)):
+        color = LEAF if leaf else ROOT if id(v) in roots else NODE
+        nodes.append((ids[id(v)], parts, color))
+    for n in g.nodes:
+        for pos, u in enumerate(n.inputs):
             if u is None or id(u) not in ids:
                 continue
-            d = sum_dims(t, pos)
-            edges.append((ids[id(u)], ids[id(t)], "sum dims " + ",".join(map(str, d)) if d else ""))
+            d = sum_dims(n, pos)
+            edges.append((ids[id(u)], ids[id(n)], "sum dims " + ",".join(map(str, d)) if d else ""))
     return nodes, edges
 
 
 def dot(tensors=None, title="tinytape"):
-    """The graph in Graphviz DOT: one box per tensor (name, op, shape, and ||grad|| once backward
-    has run), an edge from each input to each result, labelled with the dims backward sums over.
+    """The graph in Graphviz DOT: one box per recorded op and per parameter (name, torch's grad_fn
+    name or "leaf", shape, and ||grad|| once backward has run, while the tensor is alive), an edge
+    from each input to each result, labelled with the dims backward sums over.
     Parameters (leaves) are blue, the loss (a root) is orange."""
     nodes, edges = _model(Graph(tensors))
     lines = [f"digraph {_quote(title)} {{", "  rankdir=BT;",
@@ -532,5 +573,5 @@ def graph(tensors=None, title="tinytape"):
     return Picture(dot(tensors, title))
 
 
-__all__ = ["Graph", "Entry", "TapeTable", "Picture", "entries", "table", "dot", "parse_dot", "svg", "graph",
+__all__ = ["Graph", "vertex", "op_name", "Entry", "TapeTable", "Picture", "entries", "table", "dot", "parse_dot", "svg", "graph",
            "render", "save", "have_dot", "sum_dims"]
