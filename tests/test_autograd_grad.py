@@ -252,4 +252,5 @@ def test_backward_errors():
     same_error(lambda: tinytape.autograd.backward([t.loss, t.x.sum()]),
                lambda: torch.autograd.backward([o.loss, o.x.sum()]))
     same_error(lambda: tinytape.autograd.backward(t.logits), lambda: torch.autograd.backward(o.logits))
-    same_error(lambda: tinytape.autograd.backward(t.loss, inputs=[]), lambda: torch.autograd.backward(o.loss, inputs=[]))
+    same_error(lambda: tinytape.autograd.backward(t.loss, inputs=[]),
+               lambda: torch.autograd.backward(o.loss, inputs=[]))

@@ -10,6 +10,7 @@ import os
 import pickle
 import zipfile
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -396,3 +397,46 @@ def test_weights_only_and_map_location_are_accepted():
     buf.seek(0)
     with pytest.raises(RuntimeError, match="cuda"):
         tinytape.load(buf, map_location="cuda")
+
+
+# ---------------------------------------------------------------------------------- the documentation
+DOC = Path(__file__).resolve().parent.parent / "docs" / "serialization.md"
+
+
+def doc_blocks(lang):
+    text = DOC.read_text()
+    return [b.split("```", 1)[0] for b in text.split(f"```{lang}\n")[1:]]
+
+
+def test_the_documented_example_is_what_save_writes():
+    C = tinytape.randn(27, 10).requires_grad_()
+    W = tinytape.randn(3, 4)
+    buf = io.BytesIO()
+    tinytape.save(OrderedDict([("C", C), ("W", W), ("W.T", W.T)]), buf)
+    written = json.loads(zipfile.ZipFile(buf).read("tinytape.json"))
+    assert written == json.loads(doc_blocks("json")[0])
+
+
+def test_the_documented_plain_numpy_reader(tmp_path):
+    namespace = {}
+    exec(doc_blocks("python")[-1], namespace)             # numpy and json only
+    W = tinytape.tensor(values((3, 4), np.float32), requires_grad=True)
+    x = tinytape.arange(10)
+    obj = {"model": OrderedDict(W=W, b=tinytape.zeros(4, dtype=tinytape.float64)), "views": [x[2:5], x[::-2]],
+           "t": (W.detach().T, float("inf"), None), 3: "three", "mask": tinytape.tensor([True, False])}
+    tinytape.save(obj, tmp_path / "m.tt")
+    got, want = namespace["read"](tmp_path / "m.tt"), tinytape.load(tmp_path / "m.tt")
+    assert list(got) == list(want) and got[3] == "three" and got["t"][1:] == (math.inf, None)
+    for g, w in zip(leaves_np(got), leaves(want)):
+        assert type(g) is np.ndarray and g.dtype == w.dtype
+        np.testing.assert_array_equal(g, w.detach().numpy())
+
+
+def leaves_np(obj):
+    if isinstance(obj, np.ndarray):
+        return [obj]
+    if isinstance(obj, dict):
+        return [t for v in obj.values() for t in leaves_np(v)]
+    if isinstance(obj, (list, tuple)):
+        return [t for v in obj for t in leaves_np(v)]
+    return []
