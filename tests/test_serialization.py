@@ -182,6 +182,9 @@ def test_paths_and_files(tmp_path, how):
         got = tinytape.load(p)
     np.testing.assert_array_equal(got["w"].detach().numpy(), [[1.0, 2.0]])
     assert got["w"].requires_grad and os.listdir(tmp_path) == ["model.tt"]
+    with open(tmp_path / "plain", "wb"):
+        pass
+    assert os.stat(target).st_mode == os.stat(tmp_path / "plain").st_mode      # an ordinary file's permissions
 
 
 def test_a_stream_that_cannot_seek():

@@ -25,8 +25,8 @@ import json
 import math
 import os
 import struct
-import tempfile
 import zipfile
+import uuid
 import zlib
 from collections import OrderedDict
 
@@ -54,12 +54,13 @@ def save(obj, f):
     A path is written atomically: the previous file stays whole until the new one is complete."""
     description, storages = _describe(obj)              # raises before anything is written
     if isinstance(f, (str, os.PathLike)):
-        path = os.fspath(f)
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
-                                   dir=os.path.dirname(os.path.abspath(path)))
+        path = os.path.abspath(os.fspath(f))
+        tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
         try:
-            with os.fdopen(fd, "wb") as out:
+            with open(tmp, "xb") as out:                # (the umask's permissions, as open() gives)
                 _write(out, description, storages)
+                out.flush()
+                os.fsync(out.fileno())
             os.replace(tmp, path)
         except BaseException:
             if os.path.exists(tmp):
