@@ -15,9 +15,11 @@ from collections.abc import Mapping
 import numpy as np
 
 from . import errors, tape
+from .gradcheck import gradcheck
+from .tape import enable_grad, no_grad, set_grad_enabled
 from .tensor import Tensor, _make
 
-__all__ = ["grad", "backward"]
+__all__ = ["grad", "backward", "gradcheck", "no_grad", "enable_grad", "set_grad_enabled"]
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, only_inputs=True,
