@@ -35,6 +35,8 @@ from .gradcheck import GradcheckError, gradcheck
 from .random import (Generator, bernoulli, default_generator, get_rng_state, initial_seed, manual_seed,
                      multinomial, rand, rand_like, randint, randn, randn_like, randperm, seed, set_rng_state)
 from . import check, viz
+from . import autograd
+from .serialization import load, save
 from .check import cmp
 
 __version__ = "0.2.0"

@@ -306,3 +306,92 @@ def _commit(done, leaves, retain_graph):
             n.rule = None
     for t, g in leaves.items():
         _accumulate(t, g, owned)
+
+
+# ---------------------------------------------------------------------------------- autograd.grad's walk
+def grad(roots, seeds, targets, retain_graph=False):
+    """The walk of `autograd.grad`: backpropagate each root's seed at once and return the gradient
+    arrays of `targets` (tensors; None where no gradient arrives), writing no `.grad`. As torch,
+    only the nodes on a path from a root to a target run (and are freed, unless `retain_graph`);
+    a non-leaf target's gradient is what reaches its node, whose rule runs only if another target
+    lies below it. `targets=None`: every node runs and `.grad` is written as `backward` writes it
+    (autograd.backward of several roots)."""
+    pending, leaves = {}, {}                            # node -> gradient; leaf -> gradient
+    for r, s in zip(roots, seeds):
+        u = edge(r)
+        if u is not None:
+            into = pending if type(u) is Node else leaves
+            into[u] = s if u not in into else into[u] + s
+    want = need = None
+    if targets is not None:
+        want = {u for u in map(edge, targets) if u is not None}
+        need = _needed(list(pending), want)
+        leaves = {u: g for u, g in leaves.items() if u in want}
+    got, done, kept = {}, [], []
+    i = len(_tape)
+    with quiet():
+        while pending and i:
+            i -= 1
+            n = _tape[i]()
+            g = None if n is None else pending.pop(n, None)
+            if g is None:
+                if n is not None:
+                    kept.append(_tape[i])
+                continue
+            if want is not None:
+                if n in want:
+                    got[n] = g
+                if n not in need:
+                    kept.append(_tape[i])
+                    continue
+            if n.rule is None:
+                raise RuntimeError(errors.FREED)
+            if n.saved:
+                for ver, at, _ in n.saved:
+                    if ver[0] != at:
+                        _version_error(n)
+            for u, gu in zip(n.inputs, n.rule(g)):
+                if gu is None or u is None or (want is not None and u not in want and u not in need):
+                    continue
+                if type(u) is Node:
+                    into, shape, dtype = pending, u.shape, u.dtype
+                else:
+                    into, shape, dtype = leaves, u._data.shape, u._data.dtype
+                gu = _fit(gu, shape, dtype)
+                into[u] = gu if u not in into else into[u] + gu
+            done.append((n, g))
+            if retain_graph or n.saved is None:
+                kept.append(_tape[i])
+    for n, g in pending.items():                        # reached nodes whose tape entry is gone:
+        if want is None or n in need:                   # fine for a target that need not run
+            raise RuntimeError(errors.FREED)
+        got[n] = g
+    kept.reverse()
+    _tape[i:] = kept
+    if want is None:
+        _commit(done, leaves, retain_graph)
+        return None
+    for n, _ in done:
+        if not retain_graph and n.saved is not None:
+            n.rule = None
+    got.update(leaves)
+    return [got.get(u) for u in map(edge, targets)]
+
+
+def _needed(starts, want):
+    """The nodes below `starts` from which a node or leaf in `want` can be reached."""
+    memo = {}
+    for s in starts:
+        stack = [s]
+        while stack:
+            n = stack[-1]
+            if n in memo:
+                stack.pop()
+                continue
+            below = [u for u in n.inputs if type(u) is Node and u not in memo]
+            if below:
+                stack.extend(below)
+                continue
+            stack.pop()
+            memo[n] = any(u is not None and (u in want or (type(u) is Node and memo[u])) for u in n.inputs)
+    return {n for n, v in memo.items() if v}
