@@ -3,7 +3,8 @@
     import tinytape as torch
     import tinytape.functional as F
 
-runs the lectures' code as written. Files, one purpose each:
+runs the lectures' code as written. (The later lectures' ops: more_ops.py is their math, api_more.py
+their torch front.) Files, one purpose each:
 - the math: ops.py (every primitive with its backward rule), fused.py (the lecture's fused ops),
   shapes.py (broadcast reduction and dims);
 - the torch front: api.py and api_shape.py (checks, promotion, names, views), inplace.py

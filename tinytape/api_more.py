@@ -26,16 +26,16 @@ erf = _unary(more_ops.erf, "ErfBackward0")
 
 def silu(x):
     if x._data.dtype.kind != "f":
-        raise NotImplementedError(f'"silu_cpu" not implemented for \'{errors.name(x._data.dtype)}\'')
+        raise errors.not_implemented("silu_cpu", x._data.dtype)
     with quiet():
         return record(*more_ops.silu(x._data), more_ops.silu, "SiluBackward0", (x,))
 
 
 def gelu(x, approximate="none"):
     if approximate not in ("none", "tanh"):
-        raise RuntimeError("approximate argument must be either none or tanh.")
+        raise RuntimeError(errors.GELU_APPROXIMATE)
     if x._data.dtype.kind != "f":
-        raise NotImplementedError(f'"GeluKernelImpl" not implemented for \'{errors.name(x._data.dtype)}\'')
+        raise errors.not_implemented("GeluKernelImpl", x._data.dtype)
     with quiet():
         return record(*more_ops.gelu(x._data, approximate), more_ops.gelu, "GeluBackward0", (x,))
 
@@ -43,8 +43,7 @@ def gelu(x, approximate="none"):
 def _both_tensors(name, a, b):
     for k, v in ((1, a), (2, b)):
         if not isinstance(v, Tensor):
-            arg = "input" if k == 1 else "other"
-            raise TypeError(f"{name}(): argument '{arg}' (position {k}) must be Tensor, not {type(v).__name__}")
+            raise errors.must_be_tensor(name, "input" if k == 1 else "other", k, v)
 
 
 def maximum(input, other, prim=more_ops.maximum, name="maximum"):
@@ -68,7 +67,7 @@ def min(input, dim=None, keepdim=False):
 
 def _no_zero_divisor(x, y):
     if np.result_type(x, y).kind in "iub" and not np.all(y):
-        raise RuntimeError("ZeroDivisionError")
+        raise RuntimeError(errors.ZERO_DIVISION)
 
 
 def remainder(a, b):
@@ -92,7 +91,7 @@ class _NotImplemented:
         self.op = op
 
     def __call__(self, g):
-        raise RuntimeError(f"derivative for aten::{self.op} is not implemented")
+        raise errors.no_derivative(self.op)
 
 
 def floor_divide(a, b):
@@ -115,7 +114,7 @@ def _bitwise(a, b, ufunc, name):
     for v, t in ((x, ta), (y, tb)):
         if np.result_type(v).kind == "f":
             dt = t._data.dtype if t is not None and t._data.dtype.kind == "f" else dtypes.default_float()
-            raise NotImplementedError(f'"{name}_cpu" not implemented for \'{errors.name(dt)}\'')
+            raise errors.not_implemented(f"{name}_cpu", dt)
     try:
         return _make(np.asarray(ufunc(x, y)))
     except ValueError:
@@ -129,7 +128,7 @@ def bitwise_xor(a, b): return _bitwise(a, b, np.bitwise_xor, "bitwise_xor")
 
 def bitwise_not(x):
     if x._data.dtype.kind == "f":
-        raise TypeError("~ (operator.invert) is only implemented on integer and Boolean-type tensors")
+        raise TypeError(errors.INVERT)
     return _make(np.invert(x._data))
 
 
@@ -157,7 +156,7 @@ def any(input, dim=None, keepdim=False):
 # ---------------------------------------------------------------------------------- shape
 def _triangle(prim, name, x, diagonal):
     if x._data.ndim < 2:
-        raise RuntimeError(f"{prim.__name__}: input tensor must have at least 2 dimensions")
+        raise errors.at_least_2d(prim.__name__)
     return record(*prim(x._data, builtins.int(diagonal)), prim, name, (x,))
 
 
@@ -169,11 +168,10 @@ def masked_fill(input, mask, value):
     """value where mask, input elsewhere, out of place (the mask may broadcast input, as torch's)."""
     m = mask._data if isinstance(mask, Tensor) else np.asarray(mask)
     if m.dtype != np.bool_:
-        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {dtypes.C_NAMES.get(m.dtype, m.dtype)}")
+        raise errors.masked_fill_mask(m.dtype)
     tv = value if isinstance(value, Tensor) else None
     if tv is not None and tv._data.ndim:
-        raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
-                           f"{tv._data.ndim} dimension(s).")
+        raise errors.masked_fill_value(tv._data.ndim)
     data = input._data
     v = (tv._data if tv is not None else np.asarray(value)).astype(data.dtype)
     try:
@@ -188,20 +186,18 @@ def split(tensor, split_size_or_sections, dim=0):
     given sizes."""
     data = tensor._data
     if data.ndim == 0:
-        raise RuntimeError("split expects at least a 1-dimensional tensor")
+        raise RuntimeError(errors.SPLIT_0D)
     axis = norm_dim(dim, data.ndim)
     n = data.shape[axis]
     if isinstance(split_size_or_sections, (builtins.int, np.integer)):
         size, name = builtins.int(split_size_or_sections), "SplitBackward0"
         if size < 0 or (size == 0 and n):
-            raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension size of {n}"
-                               if size == 0 else f"split expects split_size be non-negative, but got split_size={size}")
+            raise errors.split_size(n, size)
         sizes = [size] * (n // size) + ([n % size] if n % size else []) if size else [0]
     else:
         sizes, name = [builtins.int(s) for s in split_size_or_sections], "SplitWithSizesBackward0"
         if builtins.sum(sizes) != n or builtins.any(s < 0 for s in sizes):
-            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size at "
-                               f"dimension {axis}), but got split_sizes={sizes}")
+            raise errors.split_sizes(n, axis, sizes)
     pieces, start = [], 0
     for s in sizes:
         idx = indexing.parse((slice(None),) * axis + (slice(start, start + s),), data.ndim)
@@ -212,7 +208,7 @@ def split(tensor, split_size_or_sections, dim=0):
 
 def chunk(input, chunks, dim=0):
     if chunks <= 0:
-        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+        raise errors.chunks(chunks)
     n = input._data.shape[norm_dim(dim, input._data.ndim)] if input._data.ndim else 1
     return split(input, -(-n // chunks), dim)
 
@@ -220,9 +216,9 @@ def chunk(input, chunks, dim=0):
 def repeat(x, sizes):
     sizes = tuple(builtins.int(s) for s in sizes)
     if len(sizes) < x._data.ndim:
-        raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor")
+        raise RuntimeError(errors.REPEAT_DIMS)
     if builtins.any(s < 0 for s in sizes):
-        raise RuntimeError(f"Trying to create tensor with negative dimension {builtins.min(sizes)}: {list(sizes)}")
+        raise errors.negative_dimension(sizes)
     return record(*more_ops.repeat(x._data, sizes), more_ops.repeat, "RepeatBackward0", (x,))
 
 
@@ -231,11 +227,11 @@ def roll(input, shifts, dims=None):
     shifts = (shifts,) if isinstance(shifts, (builtins.int, np.integer)) else tuple(shifts)
     if dims is None:
         if len(shifts) != 1:
-            raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:0")
+            raise errors.roll_align(len(shifts), 0)
         return record(*more_ops.roll(data, builtins.int(shifts[0]), None), more_ops.roll, "RollBackward0", (input,))
     dims = (dims,) if isinstance(dims, (builtins.int, np.integer)) else tuple(dims)
     if len(shifts) != len(dims):
-        raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims)}")
+        raise errors.roll_align(len(shifts), len(dims))
     axes = tuple(norm_dim(d, data.ndim) or 0 for d in dims)
     shifts = tuple(builtins.int(s) for s in shifts)
     return record(*more_ops.roll(data, shifts, axes if data.ndim else None), more_ops.roll, "RollBackward0", (input,))
@@ -266,7 +262,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
     data, axis = _sort_axis(input, dim)
     k = builtins.int(k)
     if not 0 <= k <= data.shape[axis]:
-        raise RuntimeError("selected index k out of range")
+        raise RuntimeError(errors.TOPK_RANGE)
     return _sorted(input, *more_ops.topk(data, k, axis, bool(largest)), more_ops.topk, "TopkBackward0", topk_result)
 
 
@@ -310,11 +306,10 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     """The vector p-norm over dim (all dims by default): 'fro' and 2 are the Euclidean norm."""
     data = input._data
     if data.dtype.kind != "f":
-        raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as input. "
-                           f"Got {errors.name(data.dtype)}")
+        raise errors.vector_norm_dtype(data.dtype)
     p = 2 if p == "fro" else p
     if isinstance(p, str) or p <= 0:
-        raise NotImplementedError(f"tinytape's norm supports p > 0 and 'fro' (got {p!r})")
+        raise errors.norm_order(p)
     with quiet():
         return record(*more_ops.norm(data, float(p), norm_dims(dim, data.ndim), keepdim), more_ops.norm,
                       "LinalgVectorNormBackward0", (input,))
@@ -332,9 +327,9 @@ def amax(input, dim=(), keepdim=False, prim=more_ops.amax, name="amax"):
     axes = norm_dims(dim, data.ndim)
     for a in axes:
         if data.shape[a] == 0:
-            raise IndexError(f"{name}(): Expected reduction dim {a} to have non-zero size.")
+            raise errors.empty_reduction(name, a)
     if not axes and data.size == 0 and data.ndim:
-        raise IndexError(f"{name}(): Expected reduction dim 0 to have non-zero size.")
+        raise errors.empty_reduction(name, 0)
     return record(*prim(data, axes, keepdim), prim, name.capitalize() + "Backward0", (input,))
 
 

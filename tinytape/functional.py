@@ -66,12 +66,12 @@ def _class_targets(target, n, c, what, ignore_index=-100, rest=None):
     t = target._data if isinstance(target, Tensor) else np.asarray(target)
     if t.dtype.kind not in "iu":
         if rest:
-            raise RuntimeError(f"expected target dtype to be Long or Byte, but got {errors.name(t.dtype)}")
+            raise errors.target_dtype(t.dtype)
         raise RuntimeError(f"{what}: expected target of integer dtype (class indices), but got {t.dtype} "
                            f"(class probabilities are not supported)")
     if rest:
         if t.shape != (n,) + rest:
-            raise RuntimeError(f"Expected target size {[n, *rest]}, got {list(t.shape)}")
+            raise errors.target_size((n,) + rest, t.shape)
     elif t.ndim > 1:
         raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
     elif n is None:                                       # (C,) logits: a 0-d target, or one of size 1
@@ -98,7 +98,7 @@ def _loss_name(x, reduction, smoothing=0.0):
 def _loss(prim, what, input, target, weight, ignore_index, reduction, *statics):
     """The front of cross_entropy and nll_loss: torch's checks, (C,) logits as one row, the primitive."""
     if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"{reduction} is not a valid value for reduction")
+        raise errors.reduction(reduction)
     if weight is not None:
         raise NotImplementedError(f"tinytape's {what} has no class weights (weight=)")
     x = input._data
@@ -120,7 +120,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     """-log softmax(logits)[i, target_i] (class dim 1), its mean (over the targets kept) or sum, as
     one op (fused.cross_entropy); label smoothing mixes in the mean loss over all classes."""
     if not 0.0 <= label_smoothing <= 1.0:
-        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+        raise errors.label_smoothing(label_smoothing)
     return _loss(fused.cross_entropy, "cross_entropy", input, target, weight, ignore_index, reduction,
                  reduction, ignore_index, float(label_smoothing))
 
@@ -170,11 +170,10 @@ def linear(input, weight, bias=None):
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """(input - target)**2, its mean or sum (torch warns when the shapes differ: they broadcast)."""
     if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"{reduction} is not a valid value for reduction")
+        raise errors.reduction(reduction)
     if tuple(np.shape(target)) != tuple(np.shape(input)):
-        warnings.warn(f"Using a target size ({printing.Size(np.shape(target))}) that is different to the input size "
-                      f"({printing.Size(np.shape(input))}). This will likely lead to incorrect results due to "
-                      f"broadcasting. Please ensure they have the same size.", UserWarning, stacklevel=2)
+        warnings.warn(errors.target_size_warning(printing.Size(np.shape(target)), printing.Size(np.shape(input))),
+                      UserWarning, stacklevel=2)
     ta, tb, x, y = api.operands(input, target)
     try:
         out, rule = more_ops.mse_loss(x, y, reduction)
@@ -246,19 +245,17 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     x = input._data
     k = len(ns)
     if x.shape[x.ndim - k:] != ns or x.ndim < k:
-        raise RuntimeError(f"Given normalized_shape={list(ns)}, expected input with shape [*, {', '.join(map(str, ns))}], "
-                           f"but got input of size{list(x.shape)}")
+        raise errors.layer_norm_shape(ns, x.shape)
     arrays = []
     for name, p in (("weight", weight), ("bias", bias)):
         a = None if p is None else _stat(p)
         if a is not None and a.shape != ns:
-            raise RuntimeError(f"Expected {name} to be of same shape as normalized_shape, but got {name} of shape "
-                               f"{list(a.shape)} and normalized_shape = {list(ns)}")
+            raise errors.layer_norm_param(name, a.shape, ns)
         if a is not None and a.dtype != x.dtype:
-            raise RuntimeError(f"mixed dtype (CPU): expect parameter to have scalar type of {errors.name(x.dtype)}")
+            raise errors.mixed_dtype(x.dtype)
         arrays.append(a)
     if x.dtype.kind != "f":
-        raise RuntimeError(f'"LayerNormKernelImpl" not implemented for \'{errors.name(x.dtype)}\'')
+        raise errors.not_implemented("LayerNormKernelImpl", x.dtype)
     with quiet():
         out, rule = fused.layer_norm(x, *arrays, k, eps)
     return record(out, rule, fused.layer_norm, "NativeLayerNormBackward0", (input, weight, bias))
@@ -269,7 +266,7 @@ def dropout(input, p=0.5, training=True, inplace=False):
     `random.bernoulli_mask(shape, 1 - p)`, as torch's `empty_like(x).bernoulli_(1 - p)`) and the
     rest scaled by 1 / (1 - p); outside training, input itself."""
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        raise errors.dropout_p(p)
     if not training or p == 0 or input._data.size == 0:
         return input
     x = input._data
@@ -287,7 +284,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     reference): a bool mask keeps where True, a float mask is added; is_causal keeps the lower
     triangle; scale defaults to 1 / sqrt(E)."""
     if attn_mask is not None and is_causal:
-        raise RuntimeError("_scaled_dot_product_attention: Explicit attn_mask should not be set when is_causal=True")
+        raise RuntimeError(errors.CAUSAL_AND_MASK)
     q, k = query._data, key._data
     if q.ndim < 2 or k.ndim < 2 or q.shape[-1] != k.shape[-1]:
         raise RuntimeError(f"scaled_dot_product_attention: query {list(q.shape)} and key {list(k.shape)} must be at "
