@@ -67,6 +67,16 @@ def test_activations(act, shape, dtype):
         same_names(lambda T, F, x: F.gelu(x) if act.startswith("gelu") else getattr(F, act)(x), x)
 
 
+@pytest.mark.parametrize("act", ["relu", "silu"])
+def test_activations_in_place(act):
+    def fn(T, F, x):
+        y = x * 1.0
+        out = getattr(F, act)(y, inplace=True)
+        assert out is y
+        return y
+    check(fn, randn(3, 4), tol=COMPOSITE)
+
+
 def test_activations_far_out():
     x = np.array([-100.0, -20.0, -1e-3, 0.0, 1e-3, 20.0, 100.0])
     for dtype in DTYPES:

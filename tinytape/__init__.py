@@ -75,6 +75,31 @@ def any(input):
     return input.any() if isinstance(input, Tensor) else tensor(_np.any(input))
 
 
+# the later lectures' ops (api_more.py): torch.max(a, b) and torch.min(a, b) are elementwise,
+# all and any take dims; these replace the definitions above
+from .api_more import all, any, max, min  # noqa: E402,F811
+
+
+def add(input, other, *, alpha=1):
+    return input.add(other, alpha=alpha) if isinstance(input, Tensor) else tensor(input).add(other, alpha=alpha)
+
+
+def sub(input, other, *, alpha=1):
+    return input.sub(other, alpha=alpha)
+
+
+def mul(input, other):
+    return api.mul(input, other)
+
+
+def div(input, other):
+    return api.div(input, other)
+
+
+def neg(input):
+    return input.neg()
+
+
 def is_floating_point(input):
     return input.is_floating_point()
 
@@ -97,31 +122,3 @@ def is_tensor(obj):
 def numel(input):
     return input.numel()
 
-
-# the later lectures' ops (api_more.py): torch.max(a, b) and torch.min(a, b) are elementwise,
-# all and any take dims; these replace the definitions above
-from .api_more import all, any, max, min  # noqa: E402,F811
-
-
-def repeat_interleave(*args, **kwargs):
-    raise NotImplementedError("tinytape has no repeat_interleave yet")
-
-
-def add(input, other, *, alpha=1):
-    return input.add(other, alpha=alpha) if isinstance(input, Tensor) else tensor(input).add(other, alpha=alpha)
-
-
-def sub(input, other, *, alpha=1):
-    return input.sub(other, alpha=alpha)
-
-
-def mul(input, other):
-    return api.mul(input, other)
-
-
-def div(input, other):
-    return api.div(input, other)
-
-
-def neg(input):
-    return input.neg()

@@ -16,7 +16,17 @@ from .quiet import quiet
 from .shapes import norm_dim
 from .tensor import Tensor, _make
 
-relu, tanh, sigmoid = api.relu, api.tanh, api.sigmoid
+tanh, sigmoid = api.tanh, api.sigmoid
+
+
+def relu(input, inplace=False):
+    return _in_place(api.relu, input) if inplace else api.relu(input)
+
+
+def _in_place(fn, input):
+    """torch's inplace=True: input's values become fn(input) (written through copy_, so that a
+    backward sees the new history)."""
+    return inplace_ops.copy(input, fn(api.clone(input)))
 
 
 def _dim_for(x, dim):
@@ -236,7 +246,11 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 
 
 # ---------------------------------------------------------------------------------- the later lectures'
-gelu, silu = api_more.gelu, api_more.silu
+gelu = api_more.gelu
+
+
+def silu(input, inplace=False):
+    return _in_place(api_more.silu, input) if inplace else api_more.silu(input)
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
