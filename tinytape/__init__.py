@@ -121,4 +121,3 @@ def is_tensor(obj):
 
 def numel(input):
     return input.numel()
-
