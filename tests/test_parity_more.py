@@ -370,8 +370,12 @@ def test_split_and_chunk(dtype):
     check(lambda T, F, x: x.split(3)[1] * 2, x)                            # the other pieces get no gradient
     for f in (lambda T, F, x: x.split(3), lambda T, F, x: x.split([1, 6]), lambda T, F, x: x.chunk(2)):
         same_names(f, x)
-    pieces = tinytape.tensor(x).split(3)
-    assert all(p._is_view() and np.shares_memory(p.numpy(), x) is False for p in pieces)
+    t = tinytape.tensor(x)
+    pieces = t.split(3)                                   # views, as torch's: one memory, one version
+    assert all(p._is_view() and np.shares_memory(p.numpy(), t.numpy()) for p in pieces)
+    t.add_(1.0)
+    assert all(p._version == t._version == 1 for p in pieces)
+    np.testing.assert_array_equal(pieces[1].numpy(), x[3:6] + np.float32(1.0) if dtype == np.float32 else x[3:6] + 1.0)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
