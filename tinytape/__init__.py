@@ -3,7 +3,8 @@
     import tinytape as torch
     import tinytape.functional as F
 
-runs the lectures' code as written. Files, one purpose each:
+runs the lectures' code as written. (The later lectures' ops: more_ops.py is their math, api_more.py
+their torch front.) Files, one purpose each:
 - the math: ops.py (every primitive with its backward rule), fused.py (the lecture's fused ops),
   shapes.py (broadcast reduction and dims);
 - the torch front: api.py and api_shape.py (checks, promotion, names, views), inplace.py
@@ -28,9 +29,14 @@ from .creation import (arange, as_tensor, empty, empty_like, from_numpy, full, f
                        ones, ones_like, tensor, zeros, zeros_like)
 from .tape import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .api import (abs, addmm, clamp, clone, exp, log, log10, matmul, relu, sigmoid, sqrt, tanh, where)
+from . import api
 from .api_shape import argmax, argmin, cat, flatten, max, mean, min, permute, squeeze, stack, sum, unsqueeze
 from .api_shape import reshape as _reshape, transpose
 from .functional import log_softmax, softmax
+from .api_more import (amax, amin, argsort, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, chunk, cos, cumsum,
+                       erf, eye, floor_divide, log1p, logical_and, logical_not, logical_or, logical_xor, logsumexp,
+                       masked_fill, maximum, minimum, norm, prod, remainder, roll, rsqrt, sin, sort, split, topk,
+                       tril, triu)
 from .gradcheck import GradcheckError, gradcheck
 from .random import (Generator, bernoulli, default_generator, get_rng_state, initial_seed, manual_seed,
                      multinomial, rand, rand_like, randint, randn, randn_like, randperm, seed, set_rng_state)
@@ -69,6 +75,31 @@ def all(input):
 
 def any(input):
     return input.any() if isinstance(input, Tensor) else tensor(_np.any(input))
+
+
+# the later lectures' ops (api_more.py): torch.max(a, b) and torch.min(a, b) are elementwise,
+# all and any take dims; these replace the definitions above
+from .api_more import all, any, max, min  # noqa: E402,F811
+
+
+def add(input, other, *, alpha=1):
+    return input.add(other, alpha=alpha) if isinstance(input, Tensor) else tensor(input).add(other, alpha=alpha)
+
+
+def sub(input, other, *, alpha=1):
+    return input.sub(other, alpha=alpha)
+
+
+def mul(input, other):
+    return api.mul(input, other)
+
+
+def div(input, other):
+    return api.div(input, other)
+
+
+def neg(input):
+    return input.neg()
 
 
 def is_floating_point(input):

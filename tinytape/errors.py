@@ -125,3 +125,114 @@ def bool_sub(both):
                             "Use the `^` or `logical_xor()` operator instead.")
     return RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. If you "
                         "are trying to invert a mask, use the `~` or `logical_not()` operator instead.")
+
+
+# ---------------------------------------------------------------------------------- the later lectures' ops
+ZERO_DIVISION = "ZeroDivisionError"                       # an integer // or % by 0
+INVERT = "~ (operator.invert) is only implemented on integer and Boolean-type tensors"
+TOPK_RANGE = "selected index k out of range"
+REPEAT_DIMS = "Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor"
+CAUSAL_AND_MASK = "_scaled_dot_product_attention: Explicit attn_mask should not be set when is_causal=True"
+GELU_APPROXIMATE = "approximate argument must be either none or tanh."
+
+
+def not_implemented(kernel, dt):
+    return NotImplementedError(f"\"{kernel}\" not implemented for '{name(dt)}'")
+
+
+def no_derivative(op):
+    return RuntimeError(f"derivative for aten::{op} is not implemented")
+
+
+def must_be_tensor(fn, arg, position, value):
+    return TypeError(f"{fn}(): argument '{arg}' (position {position}) must be Tensor, not {type(value).__name__}")
+
+
+def masked_fill_mask(dt):
+    return RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {C_NAMES.get(dt, dt)}")
+
+
+def masked_fill_value(ndim):
+    return RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with {ndim} "
+                        f"dimension(s).")
+
+
+def split_sizes(n, axis, sizes):
+    return RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size at "
+                        f"dimension {axis}), but got split_sizes={sizes}")
+
+
+def split_size(n, size):
+    return RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension size of {n}" if size == 0
+                        else f"split expects split_size be non-negative, but got split_size={size}")
+
+
+def roll_align(shifts, dims):
+    return RuntimeError(f"shifts and dimensions must align. shifts: {shifts}, dims:{dims}")
+
+
+def vector_norm_dtype(dt):
+    return RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got {name(dt)}")
+
+
+def empty_reduction(fn, axis):
+    return IndexError(f"{fn}(): Expected reduction dim {axis} to have non-zero size.")
+
+
+def reduction(value):
+    return ValueError(f"{value} is not a valid value for reduction")
+
+
+def layer_norm_shape(ns, shape):
+    return RuntimeError(f"Given normalized_shape={list(ns)}, expected input with shape [*, {', '.join(map(str, ns))}], "
+                        f"but got input of size{list(shape)}")
+
+
+def layer_norm_param(param, shape, ns):
+    return RuntimeError(f"Expected {param} to be of same shape as normalized_shape, but got {param} of shape "
+                        f"{list(shape)} and normalized_shape = {list(ns)}")
+
+
+def mixed_dtype(dt):
+    return RuntimeError(f"mixed dtype (CPU): expect parameter to have scalar type of {name(dt)}")
+
+
+def dropout_p(p):
+    return ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+
+
+def label_smoothing(value):
+    return RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {value}")
+
+
+def target_size(expected, got):
+    return RuntimeError(f"Expected target size {list(expected)}, got {list(got)}")
+
+
+def target_dtype(dt):
+    return RuntimeError(f"expected target dtype to be Long or Byte, but got {name(dt)}")
+
+
+def target_size_warning(target, input):
+    """torch's UserWarning when mse_loss's shapes differ (they broadcast); sizes as printed Sizes."""
+    return (f"Using a target size ({target}) that is different to the input size ({input}). This will likely lead "
+            f"to incorrect results due to broadcasting. Please ensure they have the same size.")
+
+
+def at_least_2d(fn):
+    return RuntimeError(f"{fn}: input tensor must have at least 2 dimensions")
+
+
+SPLIT_0D = "split expects at least a 1-dimensional tensor"
+
+
+def chunks(n):
+    return RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {n}")
+
+
+def negative_dimension(sizes):
+    return RuntimeError(f"Trying to create tensor with negative dimension {min(sizes)}: {list(sizes)}")
+
+
+def norm_order(p):
+    return NotImplementedError(f"tinytape's norm supports p > 0 and 'fro' (got {p!r})")
