@@ -28,9 +28,14 @@ from .creation import (arange, as_tensor, empty, empty_like, from_numpy, full, f
                        ones, ones_like, tensor, zeros, zeros_like)
 from .tape import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .api import (abs, addmm, clamp, clone, exp, log, log10, matmul, relu, sigmoid, sqrt, tanh, where)
+from . import api
 from .api_shape import argmax, argmin, cat, flatten, max, mean, min, permute, squeeze, stack, sum, unsqueeze
 from .api_shape import reshape as _reshape, transpose
 from .functional import log_softmax, softmax
+from .api_more import (amax, amin, argsort, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, chunk, cos, cumsum,
+                       erf, eye, floor_divide, log1p, logical_and, logical_not, logical_or, logical_xor, logsumexp,
+                       masked_fill, maximum, minimum, norm, prod, remainder, roll, rsqrt, sin, sort, split, topk,
+                       tril, triu)
 from .gradcheck import GradcheckError, gradcheck
 from .random import (Generator, bernoulli, default_generator, get_rng_state, initial_seed, manual_seed,
                      multinomial, rand, rand_like, randint, randn, randn_like, randperm, seed, set_rng_state)
@@ -90,5 +95,34 @@ def is_tensor(obj):
 
 def numel(input):
     return input.numel()
+
+
+# the later lectures' ops (api_more.py): torch.max(a, b) and torch.min(a, b) are elementwise,
+# all and any take dims; these replace the definitions above
+from .api_more import all, any, max, min  # noqa: E402,F811
+
+
+def repeat_interleave(*args, **kwargs):
+    raise NotImplementedError("tinytape has no repeat_interleave yet")
+
+
+def add(input, other, *, alpha=1):
+    return input.add(other, alpha=alpha) if isinstance(input, Tensor) else tensor(input).add(other, alpha=alpha)
+
+
+def sub(input, other, *, alpha=1):
+    return input.sub(other, alpha=alpha)
+
+
+def mul(input, other):
+    return api.mul(input, other)
+
+
+def div(input, other):
+    return api.div(input, other)
+
+
+def neg(input):
+    return input.neg()
 from . import nn  # noqa: E402  (torch.nn: last, it builds on the rest)
 from . import optim  # noqa: E402  (torch.optim)

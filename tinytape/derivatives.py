@@ -1,11 +1,11 @@
-"""The derivatives table, like torch's derivatives.yaml: every primitive of ops.py and fused.py
+"""The derivatives table, like torch's derivatives.yaml: every primitive of ops.py, more_ops.py and fused.py
 with what its rule keeps, its rule and the lecture's line, read from the primitives' docstrings.
 
     python -m tinytape.derivatives
 """
 import re
 
-from . import fused, ops  # noqa: F401  (importing them registers every primitive)
+from . import fused, more_ops, ops  # noqa: F401  (importing them registers every primitive)
 from .registry import PRIMITIVES
 
 _LECTURE = re.compile(r"\s*\(lecture: ((?:`[^`]*`[^`()]*)+)\)")

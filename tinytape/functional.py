@@ -4,9 +4,13 @@ The torch front of the lecture's fused ops (their math and backward formulas are
 torch's argument checks and error texts, then the primitive, then the record. Plus one_hot,
 linear, mse_loss and nll_loss, written with the elementary ops.
 """
+import math
+import warnings
+
 import numpy as np
 
-from . import api, api_shape, dtypes, errors, fused
+from . import api, api_more, api_shape, dtypes, errors, fused, more_ops, ops, printing, random
+from . import inplace as inplace_ops
 from .api import record
 from .quiet import quiet
 from .shapes import norm_dim
@@ -32,12 +36,14 @@ def _normalise(prim, name, x, dim):
         return record(*prim(data, axis), prim, name, (x,))
 
 
-def softmax(input, dim=None):
-    return _normalise(fused.softmax, "SoftmaxBackward0", input, dim)
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    x = input if dtype is None else api.cast(input, dtype)
+    return _normalise(fused.softmax, "SoftmaxBackward0", x, dim)
 
 
-def log_softmax(input, dim=None):
-    return _normalise(fused.log_softmax, "LogSoftmaxBackward0", input, dim)
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    x = input if dtype is None else api.cast(input, dtype)
+    return _normalise(fused.log_softmax, "LogSoftmaxBackward0", x, dim)
 
 
 _UNSIGNED = {k: np.dtype(f"u{k}") for k in (1, 2, 4, 8)}
@@ -53,51 +59,77 @@ def _out_of_range(idx, n):
     return bool(np.maximum.reduce(idx, axis=None) >= n)
 
 
-def _class_targets(target, n, c, what):
-    """Integer class indices as a numpy array, checked against torch's rules (no -1 wrapping)."""
+def _class_targets(target, n, c, what, ignore_index=-100, rest=None):
+    """Integer class indices as a numpy array, checked against torch's rules (no -1 wrapping;
+    ignore_index allowed). n: the batch size (None for (C,) logits); rest: the dims d... of
+    (N, C, d...) logits."""
     t = target._data if isinstance(target, Tensor) else np.asarray(target)
     if t.dtype.kind not in "iu":
+        if rest:
+            raise RuntimeError(f"expected target dtype to be Long or Byte, but got {errors.name(t.dtype)}")
         raise RuntimeError(f"{what}: expected target of integer dtype (class indices), but got {t.dtype} "
                            f"(class probabilities are not supported)")
-    if t.ndim > 1:
+    if rest:
+        if t.shape != (n,) + rest:
+            raise RuntimeError(f"Expected target size {[n, *rest]}, got {list(t.shape)}")
+    elif t.ndim > 1:
         raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
-    if n is None:                                         # (C,) logits: a 0-d target, or one of size 1
+    elif n is None:                                       # (C,) logits: a 0-d target, or one of size 1
         if t.shape not in ((), (1,)):
             raise ValueError(f"For 1D input, 1D target must have size 1, but got target size: {t.shape[0]}")
     elif t.shape != (n,):
         raise ValueError(f"Expected input batch_size ({n}) to match target batch_size ({t.shape[0] if t.ndim else 0}).")
     if _out_of_range(t, c):
-        bad = t[(t < 0) | (t >= c)].flat[0]
-        raise IndexError(f"Target {bad} is out of bounds.")
+        bad = t[((t < 0) | (t >= c)) & (t != ignore_index)]
+        if bad.size:
+            raise IndexError(f"Target {bad.flat[0]} is out of bounds.")
     return t
 
 
-def cross_entropy(input, target, reduction="mean"):
-    """The mean of -log softmax(logits)[i, target_i], as one op (fused.cross_entropy)."""
+def _loss_name(x, reduction, smoothing=0.0):
+    """torch's grad_fn: NllLossBackward0 for (N, C), NllLoss2DBackward0 beyond (a view of it for
+    (N, C, d) without reduction), AddBackward0 with label smoothing (a sum of two losses)."""
+    if smoothing:
+        return "AddBackward0"
+    return "NllLossBackward0" if x.ndim == 2 else "ViewBackward0" if x.ndim == 3 and reduction == "none" else \
+        "NllLoss2DBackward0"
+
+
+def _loss(prim, what, input, target, weight, ignore_index, reduction, *statics):
+    """The front of cross_entropy and nll_loss: torch's checks, (C,) logits as one row, the primitive."""
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
+    if weight is not None:
+        raise NotImplementedError(f"tinytape's {what} has no class weights (weight=)")
     x = input._data
-    if x.ndim not in (1, 2):
-        raise ValueError(f"cross_entropy takes logits of shape (N, C) or (C,), got {tuple(x.shape)}")
+    if x.ndim == 0:
+        raise ValueError(f"{what} takes logits of shape (N, C), (C,) or (N, C, d...), got a 0-d tensor")
     if x.dtype.kind != "f":
-        raise RuntimeError(f"cross_entropy: expected logits of a floating dtype, got {x.dtype}")
+        raise RuntimeError(f"{what}: expected logits of a floating dtype, got {x.dtype}")
     if x.ndim == 1:                                       # (C,) logits: one row
-        t = _class_targets(target, None, x.shape[0], "cross_entropy").reshape(1)
-        out = cross_entropy(api_shape.unsqueeze(input, 0), _make(t), reduction)
+        t = _class_targets(target, None, x.shape[0], what, ignore_index).reshape(1)
+        out = _loss(prim, what, api_shape.unsqueeze(input, 0), _make(t), None, ignore_index, reduction, *statics)
         return api_shape.reshape(out, ()) if reduction == "none" else out
-    t = _class_targets(target, x.shape[0], x.shape[1], "cross_entropy").copy()
-    with quiet():                                         # inf or nan logits: no warnings, as torch
-        return record(*fused.cross_entropy(x, t, reduction), fused.cross_entropy, "NllLossBackward0", (input,))
+    t = _class_targets(target, x.shape[0], x.shape[1], what, ignore_index, x.shape[2:]).copy()
+    with quiet():                                         # inf or nan logits, nothing kept: no warnings, as torch
+        return record(*prim(x, t, *statics), prim, _loss_name(x, reduction, *statics[2:]), (input,))
 
 
-def nll_loss(input, target, reduction="mean"):
-    """-input[i, target_i] averaged: with log_softmax, the same as cross_entropy (in two ops)."""
-    x = input._data
-    if x.ndim != 2:
-        raise ValueError(f"nll_loss takes (N, C) log-probabilities, got {tuple(x.shape)}")
-    t = _class_targets(target, x.shape[0], x.shape[1], "nll_loss")
-    picked = -api_shape.getitem(input, (np.arange(x.shape[0]), t))
-    return picked.mean() if reduction == "mean" else picked.sum() if reduction == "sum" else picked
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                  reduction="mean", label_smoothing=0.0):
+    """-log softmax(logits)[i, target_i] (class dim 1), its mean (over the targets kept) or sum, as
+    one op (fused.cross_entropy); label smoothing mixes in the mean loss over all classes."""
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    return _loss(fused.cross_entropy, "cross_entropy", input, target, weight, ignore_index, reduction,
+                 reduction, ignore_index, float(label_smoothing))
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    """-input[i, target_i] (class dim 1), its mean (over the targets kept) or sum: with log_softmax,
+    the same as cross_entropy (in two ops)."""
+    return _loss(more_ops.nll_loss, "nll_loss", input, target, weight, ignore_index, reduction,
+                 ignore_index, reduction)
 
 
 def one_hot(tensor, num_classes=-1):
@@ -135,10 +167,20 @@ def linear(input, weight, bias=None):
     return out if bias is None else api.add(out, bias)
 
 
-def mse_loss(input, target, reduction="mean"):
-    d = api.sub(input, target)
-    sq = api.mul(d, d)
-    return api_shape.mean(sq) if reduction == "mean" else api_shape.sum(sq) if reduction == "sum" else sq
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """(input - target)**2, its mean or sum (torch warns when the shapes differ: they broadcast)."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    if tuple(np.shape(target)) != tuple(np.shape(input)):
+        warnings.warn(f"Using a target size ({printing.Size(np.shape(target))}) that is different to the input size "
+                      f"({printing.Size(np.shape(input))}). This will likely lead to incorrect results due to "
+                      f"broadcasting. Please ensure they have the same size.", UserWarning, stacklevel=2)
+    ta, tb, x, y = api.operands(input, target)
+    try:
+        out, rule = more_ops.mse_loss(x, y, reduction)
+    except ValueError:
+        raise errors.broadcast_error(x, y) from None
+    return record(out, rule, more_ops.mse_loss, "MseLossBackward0", (ta, tb))
 
 
 def _stat(t):
@@ -194,5 +236,78 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     return result
 
 
+# ---------------------------------------------------------------------------------- the later lectures'
+gelu, silu = api_more.gelu, api_more.silu
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalisation over the last dims (normalized_shape), as one op (fused.layer_norm)."""
+    ns = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+    x = input._data
+    k = len(ns)
+    if x.shape[x.ndim - k:] != ns or x.ndim < k:
+        raise RuntimeError(f"Given normalized_shape={list(ns)}, expected input with shape [*, {', '.join(map(str, ns))}], "
+                           f"but got input of size{list(x.shape)}")
+    arrays = []
+    for name, p in (("weight", weight), ("bias", bias)):
+        a = None if p is None else _stat(p)
+        if a is not None and a.shape != ns:
+            raise RuntimeError(f"Expected {name} to be of same shape as normalized_shape, but got {name} of shape "
+                               f"{list(a.shape)} and normalized_shape = {list(ns)}")
+        if a is not None and a.dtype != x.dtype:
+            raise RuntimeError(f"mixed dtype (CPU): expect parameter to have scalar type of {errors.name(x.dtype)}")
+        arrays.append(a)
+    if x.dtype.kind != "f":
+        raise RuntimeError(f'"LayerNormKernelImpl" not implemented for \'{errors.name(x.dtype)}\'')
+    with quiet():
+        out, rule = fused.layer_norm(x, *arrays, k, eps)
+    return record(out, rule, fused.layer_norm, "NativeLayerNormBackward0", (input, weight, bias))
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    """In training, each element zeroed with probability p (torch's random stream: the mask is
+    `random.bernoulli_mask(shape, 1 - p)`, as torch's `empty_like(x).bernoulli_(1 - p)`) and the
+    rest scaled by 1 / (1 - p); outside training, input itself."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0 or input._data.size == 0:
+        return input
+    x = input._data
+    if p == 1:
+        mask = np.zeros((), x.dtype)
+    else:
+        mask = random.bernoulli_mask(x.shape, 1 - p, x.dtype)
+        mask /= np.asarray(1 - p, x.dtype)                # torch's noise.div_(1 - p), in x's dtype
+    return inplace_ops.arithmetic(input, mask, ops.mul) if inplace else api.mul(input, mask)
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+                                 enable_gqa=False):
+    """softmax(query @ key^T * scale + mask) @ value, composed of the elementary ops (torch's
+    reference): a bool mask keeps where True, a float mask is added; is_causal keeps the lower
+    triangle; scale defaults to 1 / sqrt(E)."""
+    if attn_mask is not None and is_causal:
+        raise RuntimeError("_scaled_dot_product_attention: Explicit attn_mask should not be set when is_causal=True")
+    q, k = query._data, key._data
+    if q.ndim < 2 or k.ndim < 2 or q.shape[-1] != k.shape[-1]:
+        raise RuntimeError(f"scaled_dot_product_attention: query {list(q.shape)} and key {list(k.shape)} must be at "
+                           f"least 2-D with the same embedding size (last dim)")
+    scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
+    attn = api.mul(api.matmul(query, api_shape.transpose(key, -2, -1)), scale)
+    if is_causal:
+        attn = api_more.masked_fill(attn, ~np.tril(np.ones((q.shape[-2], k.shape[-2]), bool)), -np.inf)
+    elif attn_mask is not None:
+        m = _stat(attn_mask)
+        if m.dtype == np.bool_:
+            attn = api_more.masked_fill(attn, ~m, -np.inf)
+        else:
+            attn = api.add(attn, attn_mask)
+    attn = softmax(attn, -1)
+    if dropout_p > 0:
+        attn = dropout(attn, dropout_p)
+    return api.matmul(attn, value)
+
+
 __all__ = ["softmax", "log_softmax", "cross_entropy", "nll_loss", "one_hot", "embedding", "linear",
-           "mse_loss", "batch_norm", "relu", "tanh", "sigmoid"]
+           "mse_loss", "batch_norm", "relu", "tanh", "sigmoid", "gelu", "silu", "layer_norm", "dropout",
+           "scaled_dot_product_attention"]

@@ -1,10 +1,12 @@
 """The lecture's fused ops, each one primitive with the lecture's own backward formula: softmax,
-log_softmax, cross_entropy (exercise 2), batch_norm (exercise 3) and embedding. Arrays in
+log_softmax, cross_entropy (exercise 2), batch_norm (exercise 3) and embedding; and the later
+lectures' layer_norm (exercise 3's formula over a row) and logsumexp. Arrays in
 (checked by the front, functional.py), `(out, rule)` out, as in ops.py.
 """
 import numpy as np
 
 from .ops import forward_sum, primitive, scatter_add
+from .shapes import unsqueeze_axes
 
 
 def _softmax(x, axis):
@@ -29,9 +31,12 @@ def log_softmax(x, axis):
 
 
 @primitive(saves="x")
-def cross_entropy(logits, target, reduction):
+def cross_entropy(logits, target, reduction, ignore_index=-100, smoothing=0.0):
     """The mean of -log softmax(logits)[i, target_i] over (N, C) logits, as one op. Its backward is
-    exercise 2's: dlogits = softmax(logits); dlogits[range(n), Yb] -= 1; dlogits /= n"""
+    exercise 2's: dlogits = softmax(logits); dlogits[range(n), Yb] -= 1; dlogits /= n
+    (with ignored targets, label smoothing or (N, C, d...) logits: _cross_entropy_nd)"""
+    if logits.ndim != 2 or smoothing or (target == ignore_index).any():
+        return _cross_entropy_nd(logits, target, reduction, ignore_index, smoothing)
     n = logits.shape[0]
     rows = np.arange(n)
     shifted = logits - logits.max(axis=1, keepdims=True)
@@ -53,6 +58,71 @@ def cross_entropy(logits, target, reduction):
             dlogits *= g if reduction == "sum" else np.reshape(g, (n, 1))
         return (dlogits,)
     return np.asarray(out, logits.dtype), rule
+
+
+def _cross_entropy_nd(logits, target, reduction, ignore_index, eps):
+    """torch's cross_entropy in general: class dim 1, targets equal to ignore_index left out
+    (the mean divides by the number kept), label smoothing eps mixing (1 - eps) of the target's
+    loss with eps of the mean loss over all C classes. The backward, per kept position:
+    dlogits = softmax - (1 - eps) * onehot(target) - eps / C, times its weight."""
+    x = np.moveaxis(logits, 1, -1)                         # (N, d..., C)
+    c = x.shape[-1]
+    shifted = x - x.max(axis=-1, keepdims=True)
+    logp = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    keep = target != ignore_index
+    t = np.where(keep, target, 0)[..., None]
+    nll = np.where(keep, -np.take_along_axis(logp, t, -1)[..., 0], 0)
+    smooth = np.where(keep, -logp.sum(axis=-1), 0) if eps else 0 * nll
+    count = keep.sum()
+    if reduction == "none":
+        out = (1 - eps) * nll + smooth * (eps / c) if eps else nll
+    else:
+        div = count if reduction == "mean" else 1
+        out = (1 - eps) * (nll.sum() / div) + (smooth.sum() / div) * (eps / c) if eps else nll.sum() / div
+
+    def rule(g):
+        w = np.where(keep, g / count if reduction == "mean" else g, 0)[..., None]
+        d = np.exp(logp)                                   # softmax
+        np.put_along_axis(d, t, np.take_along_axis(d, t, -1) - (1 - eps), -1)
+        if eps:
+            d -= eps / c
+        return (np.moveaxis(d * w, -1, 1),)
+    return np.asarray(out, logits.dtype), rule
+
+
+@primitive(saves="x weight")
+def layer_norm(x, weight, bias, k, eps):
+    """Normalisation of each row over its last k dims (the Transformer's): xhat = (x - mean) *
+    rstd, rstd = 1 / sqrt(var + eps) (biased var), out = weight * xhat + bias. The backward is
+    batch_norm's formula (exercise 3) over the row instead of the batch, n the row's size:
+      dx = rstd / n * (n * gw - gw.sum() - xhat * (gw * xhat).sum()),  gw = g * weight
+      dweight = g * xhat, dbias = g (summed over the rows by the engine)"""
+    axes = tuple(range(x.ndim - k, x.ndim))
+    n = 1
+    for a in axes:
+        n *= x.shape[a]
+    diff = x - forward_sum(x, axes, True) / n
+    rstd = 1 / np.sqrt(forward_sum(diff * diff, axes, True) / n + eps)
+    xhat = diff * rstd
+    out = xhat if weight is None else xhat * weight
+    out = out if bias is None else out + bias
+
+    def rule(g):
+        gw = g if weight is None else g * weight
+        dx = rstd / n * (n * gw - gw.sum(axis=axes, keepdims=True) - xhat * (gw * xhat).sum(axis=axes, keepdims=True))
+        return dx, g * xhat, g
+    return out.astype(x.dtype, copy=False), rule
+
+
+@primitive(saves="x out")
+def logsumexp(x, axes, keepdim):
+    """log(sum(exp(x))) over axes, shifted by the max (an infinite max by 0, as torch):
+    dx = exp(x - out) * g, the softmax times g"""
+    m = x.max(axis=axes, keepdims=True, initial=-np.inf)
+    m = np.where(np.isinf(m), 0, m)
+    out = np.log(forward_sum(np.exp(x - m), axes, True)) + m
+    out_k = out if keepdim else np.squeeze(out, axes)
+    return out_k.astype(x.dtype, copy=False), lambda g: (np.exp(x - out) * unsqueeze_axes(g, axes, keepdim),)
 
 
 @primitive(saves="index")

@@ -30,7 +30,7 @@ class TensorMethods:
     def copy_(self, src): return _tt.inplace.copy(self, src)
     def clamp_(self, min=None, max=None): return _tt.inplace.clamp(self, min, max)
     def masked_fill_(self, mask, value): return _tt.inplace.masked_fill(self, mask, value)
-    def masked_fill(self, mask, value): return _tt.inplace.masked_fill(_tt.api.clone(self), mask, value)
+    def masked_fill(self, mask, value): return _tt.api_more.masked_fill(self, mask, value)
 
     def normal_(self, mean=0.0, std=1.0, *, generator=None):
         """Fill with normal samples, torch's stream for torch's generator (_tt.random.py)."""
@@ -55,6 +55,47 @@ class TensorMethods:
     clip = clamp
     def pow(self, exponent): return _tt.api.pow(self, exponent)
     def clone(self): return _tt.api.clone(self)
+    def sin(self): return _tt.api_more.sin(self)
+    def cos(self): return _tt.api_more.cos(self)
+    def rsqrt(self): return _tt.api_more.rsqrt(self)
+    def log1p(self): return _tt.api_more.log1p(self)
+    def erf(self): return _tt.api_more.erf(self)
+    def neg(self): return _tt.api.neg(self)
+    negative = neg
+    def square(self): return _tt.api.mul(self, self)
+    def true_divide(self, other): return _tt.api.div(self, other)
+    def maximum(self, other): return _tt.api_more.maximum(self, other)
+    def minimum(self, other): return _tt.api_more.minimum(self, other)
+    def remainder(self, other): return _tt.api_more.remainder(self, other)
+    def floor_divide(self, other): return _tt.api_more.floor_divide(self, other)
+    def where(self, condition, other): return _tt.api.where(condition, self, other)
+    def eq(self, other): return self == other
+    def ne(self, other): return self != other
+    def lt(self, other): return self < other
+    def le(self, other): return self <= other
+    def gt(self, other): return self > other
+    def ge(self, other): return self >= other
+    def bitwise_and(self, other): return _tt.api_more.bitwise_and(self, other)
+    def bitwise_or(self, other): return _tt.api_more.bitwise_or(self, other)
+    def bitwise_xor(self, other): return _tt.api_more.bitwise_xor(self, other)
+    def bitwise_not(self): return _tt.api_more.bitwise_not(self)
+    def logical_and(self, other): return _tt.api_more.logical_and(self, other)
+    def logical_or(self, other): return _tt.api_more.logical_or(self, other)
+    def logical_xor(self, other): return _tt.api_more.logical_xor(self, other)
+    def logical_not(self): return _tt.api_more.logical_not(self)
+
+    # operators without a gradient (// is recorded without a derivative, as torch), on the mixin
+    def __floordiv__(self, o): return _op(_tt.api_more.floor_divide, self, o)
+    def __rfloordiv__(self, o): return _op(_tt.api_more.floor_divide, o, self)
+    def __mod__(self, o): return _op(_tt.api_more.remainder, self, o)
+    def __rmod__(self, o): return _op(_tt.api_more.remainder, o, self)
+    def __and__(self, o): return _op(_tt.api_more.bitwise_and, self, o)
+    def __rand__(self, o): return _op(_tt.api_more.bitwise_and, o, self)
+    def __or__(self, o): return _op(_tt.api_more.bitwise_or, self, o)
+    def __ror__(self, o): return _op(_tt.api_more.bitwise_or, o, self)
+    def __xor__(self, o): return _op(_tt.api_more.bitwise_xor, self, o)
+    def __rxor__(self, o): return _op(_tt.api_more.bitwise_xor, o, self)
+    def __invert__(self): return _tt.api_more.bitwise_not(self)
 
     # ------------------------------------------------------------------ reductions
     def sum(self, dim=None, keepdim=False, *, keepdims=None, dtype=None):
@@ -71,15 +112,26 @@ class TensorMethods:
         return _tt.api_shape.std(self, dim, _correction(unbiased, correction), keepdim if keepdims is None else keepdims)
 
     def max(self, dim=None, keepdim=False, *, keepdims=None):
-        return _tt.api_shape.max(self, dim, keepdim if keepdims is None else keepdims)
+        return _tt.api_more.max(self, dim, keepdim if keepdims is None else keepdims)
 
     def min(self, dim=None, keepdim=False, *, keepdims=None):
-        return _tt.api_shape.min(self, dim, keepdim if keepdims is None else keepdims)
+        return _tt.api_more.min(self, dim, keepdim if keepdims is None else keepdims)
 
     def argmax(self, dim=None, keepdim=False): return _tt.api_shape.argmax(self, dim, keepdim)
     def argmin(self, dim=None, keepdim=False): return _tt.api_shape.argmin(self, dim, keepdim)
-    def all(self): return _tt.creation.from_numpy(np.asarray(self._data.all()))
-    def any(self): return _tt.creation.from_numpy(np.asarray(self._data.any()))
+    def all(self, dim=None, keepdim=False): return _tt.api_more.all(self, dim, keepdim)
+    def any(self, dim=None, keepdim=False): return _tt.api_more.any(self, dim, keepdim)
+    def amax(self, dim=(), keepdim=False): return _tt.api_more.amax(self, dim, keepdim)
+    def amin(self, dim=(), keepdim=False): return _tt.api_more.amin(self, dim, keepdim)
+    def logsumexp(self, dim, keepdim=False): return _tt.api_more.logsumexp(self, dim, keepdim)
+    def cumsum(self, dim, *, dtype=None): return _tt.api_more.cumsum(self, dim, dtype=dtype)
+    def prod(self, dim=None, keepdim=False, *, dtype=None): return _tt.api_more.prod(self, dim, keepdim, dtype=dtype)
+    def norm(self, p="fro", dim=None, keepdim=False, dtype=None): return _tt.api_more.norm(self, p, dim, keepdim)
+    def topk(self, k, dim=-1, largest=True, sorted=True): return _tt.api_more.topk(self, k, dim, largest, sorted)
+    def sort(self, dim=-1, descending=False, stable=False): return _tt.api_more.sort(self, dim, descending, stable)
+    def argsort(self, dim=-1, descending=False, stable=False): return _tt.api_more.argsort(self, dim, descending)
+    def softmax(self, dim, dtype=None): return _tt.functional.softmax(self, dim, dtype=dtype)
+    def log_softmax(self, dim, dtype=None): return _tt.functional.log_softmax(self, dim, dtype=dtype)
 
     # ------------------------------------------------------------------ shape
     def view(self, *shape): return _tt.api_shape.reshape(self, _shape_arg(shape), strict=True)
@@ -94,6 +146,20 @@ class TensorMethods:
     def expand(self, *shape): return _tt.api_shape.expand(self, _shape_arg(shape))
     def expand_as(self, other): return _tt.api_shape.expand(self, other._data.shape)
     def t(self): return _tt.api_shape.t(self)
+    def tril(self, diagonal=0): return _tt.api_more.tril(self, diagonal)
+    def triu(self, diagonal=0): return _tt.api_more.triu(self, diagonal)
+    def split(self, split_size, dim=0): return _tt.api_more.split(self, split_size, dim)
+    def chunk(self, chunks, dim=0): return _tt.api_more.chunk(self, chunks, dim)
+    def repeat(self, *sizes): return _tt.api_more.repeat(self, _shape_arg(sizes))
+    def roll(self, shifts, dims=None): return _tt.api_more.roll(self, shifts, dims)
+
+
+def _op(fn, a, b):
+    """An operator: an operand that is not a tensor, number or array gives NotImplemented (Python's TypeError)."""
+    try:
+        return fn(a, b)
+    except _tt.api.NotAnOperand:
+        return NotImplemented
 
 
 def _shape_arg(shape):
