@@ -23,18 +23,24 @@ import sys
 import time
 from dataclasses import dataclass
 
-import numpy as np
+# numpy's OpenBLAS splits each matrix product over every core; this model's are small (512 x 64 x 256
+# at batch 32), and on a 2-core machine with anything else running, two BLAS threads waiting for each
+# other made the step 4-5x slower (measured). One thread, unless set otherwise; it takes effect only
+# when numpy is not imported yet (python -m demos.gpt).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from nn.data import (CHARS, NamesNotFoundError, command, decode, names_path, read_names, shown, split_words,
-                     stoi)                       # the project's names.txt lookup and vocabulary
-from nn.training import ProgressBar
+import numpy as np  # noqa: E402
 
-import tinytape as torch
-import tinytape.nn as nn
-from tinytape.nn import functional as F
+from nn.data import (CHARS, NamesNotFoundError, command, decode, names_path, read_names,  # noqa: E402
+                     shown, split_words, stoi)   # the project's names.txt lookup and vocabulary
+from nn.training import ProgressBar  # noqa: E402
+
+import tinytape as torch  # noqa: E402
+import tinytape.nn as nn  # noqa: E402
+from tinytape.nn import functional as F  # noqa: E402
 
 SEED = 2147483647
-STEPS = 3000                    # the default run: a few minutes on 2 cores (README)
+STEPS = 6000                    # the default run: a few minutes on 2 cores (README)
 
 
 # ---------------------------------------------------------------------------------------- the model
