@@ -45,6 +45,7 @@ import tinytape.functional as F
 from . import handwritten
 
 SEED = 2147483647
+BLAS_THREADS = os.environ.get("OPENBLAS_NUM_THREADS", "default")     # as numpy was loaded with
 BATCHES = (32, 4096)
 VOCAB, BLOCK, N_TRAIN = 27, 3, 182_625            # names.txt's training split: (182625, 3)
 GPT_BLOCK, GPT_N_TRAIN = 16, 25_626                # the GPT demo's: 25,626 names of 16 tokens
@@ -361,11 +362,16 @@ def report_machine(info):
         print(f"load average at start: {', '.join(f'{x:.2f}' for x in info['load'])}")
 
 
+def _torch_threads():
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else "-"
+
+
 def report_gpt(times, steps, desc, rounds):
     print(f"\none training step of the GPT demo's Transformer (4 layers, 4 heads, n_embd 64, block 16; "
           f"demos.gpt.train_step: batch of 32 names, forward, backward, AdamW), best of {rounds} interleaved "
           f"rounds of {steps} steps; data: {desc}; numpy's BLAS threads: "
-          f"{os.environ.get('OPENBLAS_NUM_THREADS', 'default')}")
+          f"{BLAS_THREADS}, torch's threads: {_torch_threads()}")
     for v, t in times.items():
         line = f"  {v:9s} {t / 1e3:9.2f} ms/step"
         if "torch" in times:
@@ -426,6 +432,7 @@ def parse(argv):
     ap.add_argument("--big-steps", type=int, default=None, help="steps per round at batch 4096 (default 20)")
     ap.add_argument("--gpt-steps", type=int, default=None, help="steps per round of the GPT demo's step (default 20)")
     ap.add_argument("--gpt-only", action="store_true", help="only the GPT demo's step")
+    ap.add_argument("--torch-threads", type=int, default=2, help="torch.set_num_threads (default 2)")
     ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds; the best counts (default 3)")
     ap.add_argument("--depth", type=int, default=None, help="deep chain length (default 100000)")
     ap.add_argument("--names", default=None, help="names.txt (default $TINYTAPE_NAMES, the cache, a download; "
@@ -454,7 +461,7 @@ def main(argv=None):
     threads = torch.get_num_threads() if torch is not None else None
     try:
         if torch is not None:
-            torch.set_num_threads(2)
+            torch.set_num_threads(args.torch_threads)
         return _run(args, info, torch)
     finally:
         if torch is not None:
