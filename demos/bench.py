@@ -1,8 +1,9 @@
 """python -m demos.bench: one training step of the lecture's MLP (hidden 200) on tinytape, on
-hand-written numpy and on torch, timed side by side in one process; then the per-op overhead and
-a deep chain's backward.
+hand-written numpy and on torch, timed side by side in one process; one training step of the GPT
+demo's Transformer on tinytape and on torch; then the per-op overhead and a deep chain's backward.
 
-    python -m demos.bench [--quick] [--steps N] [--big-steps N] [--rounds R] [--names PATH]
+    python -m demos.bench [--quick] [--steps N] [--big-steps N] [--gpt-steps N] [--rounds R] [--names PATH]
+    python -m demos.bench --gpt-only [--gpt-steps N] [--rounds R]
 
 Variants, each a whole step with its minibatch draw (`ix = rng.integers(0, n, batch)`, `X[ix]`,
 `Y[ix]`, from a numpy generator) and the lecture's SGD update:
@@ -14,6 +15,9 @@ Variants, each a whole step with its minibatch draw (`ix = rng.integers(0, n, ba
                 `p.data += -lr * p.grad`), one function taking the library module, run on tinytape
   torch         that very same function run on torch with autograd, 2 threads
   mygrad, autograd   the same forward on MyGrad / HIPS autograd, when they are importable
+The GPT row: demos.gpt's train_step (a batch of 32 names drawn with torch.randint, forward,
+zero_grad, backward, AdamW step) on the demo's default model (4 layers, 4 heads, n_embd 64, block
+16), the same file on tinytape and on torch (demos.gpt.on_torch), from the same seed.
 All start from the same init (nn.lecture_init) and read the same data: names.txt ($TINYTAPE_NAMES
 or --names) or, without it, random tokens of the same shape (said in the output). Each round
 times a block of steps of every variant in turn at every batch size (interleaved, so a load
@@ -41,8 +45,10 @@ import tinytape.functional as F
 from . import handwritten
 
 SEED = 2147483647
+BLAS_THREADS = os.environ.get("OPENBLAS_NUM_THREADS", "default")     # as numpy was loaded with
 BATCHES = (32, 4096)
 VOCAB, BLOCK, N_TRAIN = 27, 3, 182_625            # names.txt's training split: (182625, 3)
+GPT_BLOCK, GPT_N_TRAIN = 16, 25_626                # the GPT demo's: 25,626 names of 16 tokens
 
 
 # ---------------------------------------------------------------------------------- environment
@@ -236,6 +242,51 @@ def time_steps(names, X, Y, steps_for, rounds, seed=SEED):
     return best
 
 
+# ---------------------------------------------------------------------------------- the GPT demo's step
+def gpt_data(names=None, argv=None):
+    """(X, Y, description): the GPT demo's training split of names.txt, or random tokens of its shape."""
+    from nn.data import command, find_names, read_names, shown
+    from . import gpt
+    path = find_names(names, command=command("python -m demos.bench", argv))
+    if path is not None:
+        X, Y = gpt.load_splits(read_names(path))[0]["train"]
+        return np.asarray(X), np.asarray(Y), f"names.txt's training split, {X.shape[0]:,} names of {X.shape[1]} tokens"
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, VOCAB, (GPT_N_TRAIN, GPT_BLOCK))
+    Y = np.concatenate([X[:, 1:], np.full((GPT_N_TRAIN, 1), -1)], 1)
+    return X, Y, f"RANDOM tokens of that shape ({GPT_N_TRAIN:,} x {GPT_BLOCK})"
+
+
+def make_gpt(module, X, Y, batch, seed):
+    """run(steps) for demos.gpt's train_step on `module` (demos.gpt, or demos.gpt.on_torch())."""
+    module.torch.manual_seed(seed)
+    model = module.GPT(module.GPTConfig(block_size=X.shape[1]))
+    optimizer, _ = module.make_optimizer(model, 1e-3, 0.01, 1000)
+    Xt, Yt = module.torch.from_numpy(X), module.torch.from_numpy(Y)
+
+    def run(steps):
+        return np.array([module.train_step(model, optimizer, Xt, Yt, batch).item() for _ in range(steps)])
+    return run
+
+
+def time_gpt(X, Y, steps, rounds, torch=None, batch=32, seed=SEED):
+    """{variant: best µs per step} of the GPT demo's step, tinytape and torch interleaved."""
+    from . import gpt
+    runners = {"tinytape": make_gpt(gpt, X, Y, batch, seed)}
+    if torch is not None:
+        runners["torch"] = make_gpt(gpt.on_torch(), X, Y, batch, seed)
+    for run in runners.values():
+        run(2)
+    best = {v: float("inf") for v in runners}
+    for _ in range(rounds):
+        for v, run in runners.items():
+            gc.collect()
+            t0 = time.perf_counter()
+            run(steps)
+            best[v] = min(best[v], (time.perf_counter() - t0) / steps * 1e6)
+    return best
+
+
 # ---------------------------------------------------------------------------------- per-op, deep chain
 def _best(fn, number, repeat):
     """Best over `repeat` of the mean µs per call over `number` calls."""
@@ -303,13 +354,34 @@ def deep_chain(depth, torch=None):
 
 
 # ---------------------------------------------------------------------------------- report
-def report(info, data_desc, steps_for, rounds, table, ops, chain, depth):
-    p = print
-    p(f"machine: {info['cpu']}, {info['cores']} cores; Python {info['python']}, numpy {info['numpy']}, "
-      f"torch {info['torch'] or 'not installed'}, MyGrad {info['mygrad'] or 'not installed'}, "
-      f"HIPS autograd {info['autograd'] or 'not installed'}")
+def report_machine(info):
+    print(f"machine: {info['cpu']}, {info['cores']} cores; Python {info['python']}, numpy {info['numpy']}, "
+          f"torch {info['torch'] or 'not installed'}, MyGrad {info['mygrad'] or 'not installed'}, "
+          f"HIPS autograd {info['autograd'] or 'not installed'}")
     if info["load"]:
-        p(f"load average at start: {', '.join(f'{x:.2f}' for x in info['load'])}")
+        print(f"load average at start: {', '.join(f'{x:.2f}' for x in info['load'])}")
+
+
+def _torch_threads():
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else "-"
+
+
+def report_gpt(times, steps, desc, rounds):
+    print(f"\none training step of the GPT demo's Transformer (4 layers, 4 heads, n_embd 64, block 16; "
+          f"demos.gpt.train_step: batch of 32 names, forward, backward, AdamW), best of {rounds} interleaved "
+          f"rounds of {steps} steps; data: {desc}; numpy's BLAS threads: "
+          f"{BLAS_THREADS}, torch's threads: {_torch_threads()}")
+    for v, t in times.items():
+        line = f"  {v:9s} {t / 1e3:9.2f} ms/step"
+        if "torch" in times:
+            line += f"  {t / times['torch']:5.2f}x torch"
+        print(line)
+
+
+def report(info, data_desc, steps_for, rounds, table, ops, chain, depth, gpt=None):
+    p = print
+    report_machine(info)
     p(f"data: {data_desc}")
     p(f"one training step of the lecture's MLP (hidden 200), minibatch draw included; best of {rounds} "
       f"interleaved rounds of " + ", ".join(f"{s} steps at batch {b}" for b, s in steps_for.items()))
@@ -332,6 +404,8 @@ def report(info, data_desc, steps_for, rounds, table, ops, chain, depth):
               "mygrad": "the lecture's forward on MyGrad", "autograd": "the lecture's forward on HIPS autograd"}
     for v in table[batches[0]]:
         p(f"  {v:9s} {legend[v]}")
+    if gpt is not None:
+        report_gpt(*gpt, rounds)
     p("\nper-op overhead: `a * b` on two leaves (recorded), and `a * b` then `.backward(g)` "
       "(numpy: `x * y`; `x * y`, `g * y`, `g * x`), µs per call")
     for shape, r in ops.items():
@@ -356,6 +430,9 @@ def parse(argv):
     ap.add_argument("--quick", action="store_true", help="a few steps, one round: a smoke test, not a measurement")
     ap.add_argument("--steps", type=int, default=None, help="steps per round at batch 32 (default 500)")
     ap.add_argument("--big-steps", type=int, default=None, help="steps per round at batch 4096 (default 20)")
+    ap.add_argument("--gpt-steps", type=int, default=None, help="steps per round of the GPT demo's step (default 20)")
+    ap.add_argument("--gpt-only", action="store_true", help="only the GPT demo's step")
+    ap.add_argument("--torch-threads", type=int, default=2, help="torch.set_num_threads (default 2)")
     ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds; the best counts (default 3)")
     ap.add_argument("--depth", type=int, default=None, help="deep chain length (default 100000)")
     ap.add_argument("--names", default=None, help="names.txt (default $TINYTAPE_NAMES, the cache, a download; "
@@ -367,6 +444,7 @@ def parse(argv):
     q = args.quick
     args.steps = args.steps or (5 if q else 500)
     args.big_steps = args.big_steps or (1 if q else 20)
+    args.gpt_steps = args.gpt_steps or (1 if q else 20)
     args.rounds = args.rounds or (1 if q else 3)
     args.depth = args.depth or (1000 if q else 100_000)
     return args
@@ -374,7 +452,8 @@ def parse(argv):
 
 def main(argv=None):
     """Runs the benchmark, prints it, returns {"machine", "data", "steps" (µs per step: batch ->
-    variant -> µs), "ratios" (batch -> variant -> {"numpy", "torch"}), "ops", "chain"}."""
+    variant -> µs), "ratios" (batch -> variant -> {"numpy", "torch"}), "ops", "chain", "gpt" ({"steps":
+    variant -> µs per step of the GPT demo, "ratios": variant -> its ratio to torch, "data"})}."""
     args = parse(argv)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # before torch loads its OpenMP runtime
     info = machine()
@@ -382,7 +461,7 @@ def main(argv=None):
     threads = torch.get_num_threads() if torch is not None else None
     try:
         if torch is not None:
-            torch.set_num_threads(2)
+            torch.set_num_threads(args.torch_threads)
         return _run(args, info, torch)
     finally:
         if torch is not None:
@@ -390,17 +469,28 @@ def main(argv=None):
 
 
 def _run(args, info, torch):
+    if args.gpt_only:
+        gX, gY, gdesc = gpt_data(args.names, args.argv)
+        gpt = time_gpt(gX, gY, args.gpt_steps, args.rounds, torch)
+        report_machine(info)
+        report_gpt(gpt, args.gpt_steps, gdesc, args.rounds)
+        return {"machine": info, "gpt": {"steps": gpt, "data": gdesc,
+                                         "ratios": {v: (t / gpt["torch"] if "torch" in gpt else None) for v, t in gpt.items()}}}
     names = available(args.variants.split(","))
     X, Y, desc = load_data(args.names, args.argv)
     steps_for = {32: args.steps, 4096: args.big_steps}
     table = time_steps(names, X, Y, steps_for, args.rounds)
     ratios = {b: {v: {"numpy": t / row["numpy"], "torch": (t / row["torch"] if "torch" in row else None)}
                   for v, t in row.items()} for b, row in table.items()}
+    gX, gY, gdesc = gpt_data(args.names, args.argv)
+    gpt = time_gpt(gX, gY, args.gpt_steps, args.rounds, torch)
+    gpt_ratio = {v: (t / gpt["torch"] if "torch" in gpt else None) for v, t in gpt.items()}
     number, repeat = (200, 2) if args.quick else (20_000, 5)
     ops = {(1,): per_op((1,), number, repeat, torch), (32, 200): per_op((32, 200), number // 4, repeat, torch)}
     chain = deep_chain(args.depth, torch)
-    report(info, desc, steps_for, args.rounds, table, ops, chain, args.depth)
-    return {"machine": info, "data": desc, "steps": table, "ratios": ratios, "ops": ops, "chain": chain}
+    report(info, desc, steps_for, args.rounds, table, ops, chain, args.depth, (gpt, args.gpt_steps, gdesc))
+    return {"machine": info, "data": desc, "steps": table, "ratios": ratios, "ops": ops, "chain": chain,
+            "gpt": {"steps": gpt, "ratios": gpt_ratio, "data": gdesc}}
 
 
 if __name__ == "__main__":

@@ -32,12 +32,29 @@ def test_quick_benchmark_produces_sane_numbers(capsys):
     for lib, c in r["chain"].items():
         assert c["forward"] > 0 and c["backward"] > 0
         assert c["grad"] == pytest.approx(1.0001 ** 1000, rel=1e-3), lib     # d(x * 1.0001^1000)/dx
+    gpt = r["gpt"]
+    assert set(gpt["steps"]) == {"tinytape", "torch"} and "RANDOM tokens" in gpt["data"]
+    assert all(np.isfinite(us) and us > 0 for us in gpt["steps"].values())
+    assert gpt["ratios"] == {v: us / gpt["steps"]["torch"] for v, us in gpt["steps"].items()}
+    assert "one training step of the GPT demo's Transformer" in out
+    assert f"{gpt['steps']['tinytape'] / 1e3:.2f} ms/step  {gpt['ratios']['tinytape']:.2f}x torch" in out
+
+
+def test_gpt_only(capsys):
+    pytest.importorskip("torch")
+    r = bench.main(["--quick", "--gpt-only"])
+    out = capsys.readouterr().out
+    assert set(r) == {"machine", "gpt"} and set(r["gpt"]["steps"]) == {"tinytape", "torch"}
+    assert r["gpt"]["ratios"]["torch"] == 1.0 and r["gpt"]["ratios"]["tinytape"] > 0
+    assert out.startswith("machine: ") and "one training step of the GPT demo's Transformer" in out
+    assert f"{r['gpt']['ratios']['tinytape']:.2f}x torch" in out
 
 
 def test_without_torch_the_table_has_no_torch_column(monkeypatch, capsys):
     monkeypatch.setattr(bench, "_optional", lambda name: None)
     r = bench.main(["--quick", "--variants", "tinytape,learner,numpy,torch"])
     assert set(r["steps"][32]) == {"tinytape", "learner", "numpy"} and set(r["chain"]) == {"tinytape"}
+    assert set(r["gpt"]["steps"]) == {"tinytape"} and r["gpt"]["ratios"] == {"tinytape": None}
     assert all(v["torch"] is None for row in r["ratios"].values() for v in row.values())
     assert "torch not installed" in capsys.readouterr().out
 
@@ -95,6 +112,19 @@ def test_the_lectures_update_works_on_tensors_in_place_as_torchs():
     np.testing.assert_array_equal(p.detach().numpy(), expected)
     assert p.detach().numpy() is storage                         # in place: the same memory
     assert p._version == ref._version == v0 == 0                # .data's writes are not counted
+
+
+def test_gpt_rows_run_the_demos_step_and_train_as_torch_does():
+    """The GPT rows time demos.gpt's own train_step on tinytape and on torch from the same seed: the
+    same losses, step after step, to float32 rounding (composite tolerance)."""
+    torch = pytest.importorskip("torch")
+    X, Y, desc = bench.gpt_data()
+    assert X.shape == (bench.GPT_N_TRAIN, bench.GPT_BLOCK) and "RANDOM" in desc
+    from demos import gpt
+    tt = bench.make_gpt(gpt, X, Y, 32, bench.SEED)(3)
+    pt = bench.make_gpt(gpt.on_torch(), X, Y, 32, bench.SEED)(3)
+    np.testing.assert_allclose(tt, pt, rtol=1e-4)
+    assert torch.is_grad_enabled()
 
 
 @needs_names

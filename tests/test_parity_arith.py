@@ -216,6 +216,7 @@ MATMUL = [
     ((2, 3, 4), (4,)),
     ((1, 4), (4, 1)),
     ((32, 30), (30, 64)),
+    ((2, 3, 2, 4), (4, 5)),                  # a stack @ a matrix: folded into one product, as torch
 ]
 
 
@@ -226,6 +227,13 @@ def test_matmul(shapes, dtype):
     b = randn(*shapes[1], dtype=dtype, seed=2)
     check(lambda T, F, x, y: x @ y, a, b, tol=REDUCE)
     check(lambda T, F, x, y: T.matmul(x, y), a, b, tol=REDUCE)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matmul_of_a_strided_stack_and_a_transposed_matrix(dtype):
+    """nn.Linear on a (B, T, C) input: x @ W.T, with x itself a transposed view (non-contiguous)."""
+    a, w = randn(3, 2, 4, dtype=dtype, seed=1), randn(5, 4, dtype=dtype, seed=2)
+    check(lambda T, F, x, y: x.transpose(0, 1) @ y.T, a, w, tol=REDUCE)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -94,9 +94,11 @@ def matmul(x, y):
         return x @ y, lambda g: (g @ y.T, x.T @ g)
     if x.ndim == 1 and y.ndim == 1:                     # a dot product
         return x @ y, lambda g: (g * y, g * x)
-    xx = x[None, :] if x.ndim == 1 else x               # a vector on the left is a row,
-    yy = y[:, None] if y.ndim == 1 else y               # on the right a column
-
+    if x.ndim > 2 and y.ndim == 2:                      # rows of a stack @ a matrix: one product (torch folds too)
+        x2, n = x.reshape(-1, x.shape[-1]), y.shape[1]
+        return (x2 @ y).reshape(*x.shape[:-1], n), lambda g: (
+            (g.reshape(-1, n) @ y.T).reshape(x.shape), x2.T @ g.reshape(-1, n))
+    xx, yy = (x[None, :] if x.ndim == 1 else x), (y[:, None] if y.ndim == 1 else y)   # vectors: a row, a column
     def rule(g):
         gg = g[..., None, :] if x.ndim == 1 else g
         gg = gg[..., None] if y.ndim == 1 else gg
