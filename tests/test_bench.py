@@ -37,7 +37,7 @@ def test_quick_benchmark_produces_sane_numbers(capsys):
     assert all(np.isfinite(us) and us > 0 for us in gpt["steps"].values())
     assert gpt["ratios"] == {v: us / gpt["steps"]["torch"] for v, us in gpt["steps"].items()}
     assert "one training step of the GPT demo's Transformer" in out
-    assert f"{gpt['steps']['tinytape'] / 1e3:.2f} ms/step  {gpt['ratios']['tinytape']:.2f}x torch" in out
+    assert f"{gpt['steps']['tinytape'] / 1e3:.2f} ms/step" in out and f"{gpt['ratios']['tinytape']:.2f}x torch" in out
 
 
 def test_gpt_only(capsys):

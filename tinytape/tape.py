@@ -8,7 +8,7 @@ Contract
   before it keep the old one (torch's history rewriting). A weak reference to the node is
   appended to the tape: recording order is a topological order, so backward walks the tape in
   reverse, with no sort and no recursion.
-- Versions: tensors that share memory (a tensor, its views, `.data`, `detach()`) share one
+- Versions: tensors that share memory (a tensor, its views, `detach()`; not `.data`, as in torch) share one
   counter, and every in-place write bumps it. A node remembers the version of each value its
   rule saved; backward through it after that value was written raises torch's "modified by an
   inplace operation". The cost is O(1) per in-place op.
@@ -135,6 +135,8 @@ def clear():
     """Forget every recording (tensors keep their values but can no longer backpropagate)."""
     for n in nodes():
         n.rule = None
+        if n.saved is not None:
+            n.saved = ()
     _tape.clear()
 
 
@@ -245,6 +247,8 @@ def backward(root, seed, retain_graph=False):
         raise RuntimeError(errors.FREED)
     _commit(done, leaves, retain_graph)
     kept.reverse()
+    while i and _tape[i - 1]() is None:                 # dead entries just below: dropped now, so a
+        i -= 1                                          # training loop's tape does not grow
     _tape[i:] = kept
 
 
@@ -303,7 +307,8 @@ def _commit(done, leaves, retain_graph):
         if t is not None and t._node is n:              # (a tensor written in place since has a newer node)
             _accumulate(t, g, owned)
         if not retain_graph and n.saved is not None:
-            n.rule = None
+            n.rule = None                               # freed: the rule's arrays and the saved
+            n.saved = ()                                # tensors go, as torch releases them
     for t, g in leaves.items():
         _accumulate(t, g, owned)
 
@@ -373,7 +378,8 @@ def grad(roots, seeds, targets, retain_graph=False):
         return None
     for n, _ in done:
         if not retain_graph and n.saved is not None:
-            n.rule = None
+            n.rule = None                               # freed: the rule's arrays and the saved
+            n.saved = ()                                # tensors go, as torch releases them
     got.update(leaves)
     return [got.get(u) for u in map(edge, targets)]
 

@@ -76,7 +76,9 @@ class Tensor(TensorMethods):
     # ------------------------------------------------------------------ data, grad, flags
     @property
     def data(self):
-        return _alias(self)
+        """The same memory, outside the graph, with a version counter of its own: writes through
+        .data are not tracked, as in torch (detach() shares the counter)."""
+        return _make(self._data)
 
     @data.setter
     def data(self, value):
