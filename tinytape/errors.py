@@ -236,3 +236,19 @@ def negative_dimension(sizes):
 
 def norm_order(p):
     return NotImplementedError(f"tinytape's norm supports p > 0 and 'fro' (got {p!r})")
+
+
+def typename(obj):
+    """torch.typename, as torch's messages name things: 'tinytape.FloatTensor' for a tensor, else the
+    module-qualified class name."""
+    if hasattr(obj, "_data") and hasattr(obj, "type") and not isinstance(obj, type):
+        return obj.type()
+    module = getattr(obj, "__module__", "") or ""
+    if hasattr(obj, "__qualname__"):
+        qualname = obj.__qualname__
+    elif hasattr(obj, "__name__"):
+        qualname = obj.__name__
+    else:
+        module = obj.__class__.__module__ or ""
+        qualname = obj.__class__.__qualname__
+    return qualname if module in ("", "builtins") else f"{module}.{qualname}"

@@ -9,19 +9,7 @@ import tinytape as _tt
 from .module_state import ModuleState
 from .parameter import Buffer, Parameter
 
-def typename(obj):
-    """torch.typename: 'tinytape.FloatTensor' for a tensor, else the module-qualified class name."""
-    if isinstance(obj, _tt.Tensor):
-        return obj.type()
-    module = getattr(obj, "__module__", "") or ""
-    if hasattr(obj, "__qualname__"):
-        qualname = obj.__qualname__
-    elif hasattr(obj, "__name__"):
-        qualname = obj.__name__
-    else:
-        module = obj.__class__.__module__ or ""
-        qualname = obj.__class__.__qualname__
-    return qualname if module in ("", "builtins") else f"{module}.{qualname}"
+from ..errors import typename  # noqa: E402,F401  (torch.typename, for torch's messages)
 
 
 def _addindent(s_, num_spaces):

@@ -29,19 +29,7 @@ class _RequiredParameter:
 required = _RequiredParameter()
 
 
-def typename(obj):
-    """torch.typename: 'tinytape.FloatTensor' for a tensor, 'module.qualname' otherwise."""
-    if isinstance(obj, Tensor):
-        return obj.type()
-    module = getattr(obj, "__module__", "") or ""
-    if hasattr(obj, "__qualname__"):
-        qualname = obj.__qualname__
-    elif hasattr(obj, "__name__"):
-        qualname = obj.__name__
-    else:
-        module = obj.__class__.__module__ or ""
-        qualname = obj.__class__.__qualname__
-    return qualname if module in ("", "builtins") else f"{module}.{qualname}"
+from ..errors import typename as typename  # noqa: E402  (torch.typename, for torch's messages)
 
 
 def check_number(name, value):
