@@ -9,10 +9,9 @@ import builtins
 
 import numpy as np
 
-from . import dtypes, errors, indexing, ops, tape
+from . import dtypes, errors, ops, tape
 from .dtypes import result_type
 from .quiet import quiet
-from .shapes import norm_dim, norm_dims
 from .tape import Node, edge
 from .tensor import Tensor, _make, _view_of
 

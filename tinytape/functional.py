@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 
-from . import api, api_more, api_shape, dtypes, errors, fused, more_ops, ops, printing, random
+from . import api, api_more, api_shape, errors, fused, more_ops, ops, printing, random
 from . import inplace as inplace_ops
 from .api import record
 from .quiet import quiet

@@ -15,7 +15,7 @@ Every check runs before anything is written: an error leaves x as it was.
 import numpy as np
 
 from . import dtypes, errors, indexing, ops, tape
-from .api import constant, operands, _real, NotAnOperand  # noqa: F401  (NotAnOperand: the methods catch it)
+from .api import constant, operands, NotAnOperand  # noqa: F401  (NotAnOperand: the methods catch it)
 from .quiet import quiet
 from .tape import Node, edge
 from .tensor import Tensor, _make
@@ -63,7 +63,6 @@ def write(x, out, rule, prim, name, inputs, at):
         Node(name, edges, rule, saved, x)
         return x
     base, read, _ = x._view
-    shape, dtype = base._data.shape, base._data.dtype
 
     def copy_slices(g):                                # outside the view: g; inside: the op's rule
         gb = g.copy()

@@ -18,12 +18,8 @@ tape's own recording order while it still holds the nodes (before backward, or a
 `backward(retain_graph=True)`); after a plain backward, a depth-first order rebuilt from the nodes:
 the recording order for a forward pass written line by line, and a valid topological order always.
 """
-import math
 import re
-import shutil
-import subprocess
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 

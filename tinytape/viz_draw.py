@@ -6,7 +6,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import numpy as np
 
 from .tape import Node
 from .viz import Graph, _esc, _norm, _shape, _shape_of, sum_dims  # noqa: F401

@@ -26,8 +26,7 @@ rounded one, the whole trajectory is bit-identical (tests/test_optim.py checks b
 """
 import numpy as np
 
-from .. import dtypes, tape
-from ..quiet import quiet
+from .. import dtypes
 from . import _kernels as K
 from .optimizer import Optimizer, bump, check_number, grad_array
 from ..tensor import Tensor, _make
@@ -75,14 +74,6 @@ class Adam(Optimizer):
                 s = self.state.get(p, [])
                 if len(s) != 0 and not isinstance(s["step"], Tensor):
                     s["step"] = _step_tensor(float(s["step"]))
-
-    def step(self, closure=None):
-        """One update of every parameter that has a gradient; returns the closure's loss, if any."""
-        loss = self._closure(closure)
-        with tape.no_grad(), quiet():             # torch never warns of overflow or 0/0
-            for group in self.param_groups:
-                self._group_step(group)
-        return loss
 
     def _group_step(self, group):
         lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]

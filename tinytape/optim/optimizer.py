@@ -16,6 +16,7 @@ from itertools import chain
 import numpy as np
 
 from .. import tape
+from ..quiet import quiet
 from ..tensor import Tensor, _make
 
 
@@ -149,6 +150,15 @@ class Optimizer:
                     g.zero_()
 
     def step(self, closure=None):
+        """One update of every parameter that has a gradient; returns the closure's loss, if any.
+        Each optimizer writes its update for one parameter group in `_group_step`."""
+        loss = self._closure(closure)
+        with tape.no_grad(), quiet():             # torch never warns of overflow or 0/0
+            for group in self.param_groups:
+                self._group_step(group)
+        return loss
+
+    def _group_step(self, group):
         raise NotImplementedError
 
     def _closure(self, closure):

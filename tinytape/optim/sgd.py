@@ -12,8 +12,6 @@ torch's. For each parameter p with a gradient g:
         g = g.add(buf, alpha=momentum)    if nesterov, else g = buf
     p.add_(g, alpha=-lr)
 """
-from .. import tape
-from ..quiet import quiet
 from . import _kernels as K
 from .optimizer import Optimizer, bump, check_number, grad_array
 from ..tensor import _make
@@ -47,14 +45,6 @@ class SGD(Optimizer):
             for key, default in (("nesterov", False), ("maximize", False), ("foreach", None),
                                  ("differentiable", False), ("fused", False)):
                 group.setdefault(key, default)
-
-    def step(self, closure=None):
-        """One update of every parameter that has a gradient; returns the closure's loss, if any."""
-        loss = self._closure(closure)
-        with tape.no_grad(), quiet():             # torch never warns of overflow or 0/0
-            for group in self.param_groups:
-                self._group_step(group)
-        return loss
 
     def _group_step(self, group):
         lr, wd, momentum = group["lr"], group["weight_decay"], group["momentum"]
